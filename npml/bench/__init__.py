@@ -1,0 +1,23 @@
+"""Benchmark harness: timing with warm-up and alternation, power-law fits, the report.
+
+Used by ``benchmarks/report.py`` and the pytest-benchmark suite in ``benchmarks/``; kept in
+the package so that every chapter measures the same way.
+"""
+
+from npml.bench.fit import ExponentFit, fit_exponent
+from npml.bench.report import MODES, Report, Row, peer
+from npml.bench.timing import Timing, compare, matmul_peak_gflops, measure, peak_memory
+
+__all__ = [
+    "MODES",
+    "ExponentFit",
+    "Report",
+    "Row",
+    "Timing",
+    "compare",
+    "fit_exponent",
+    "matmul_peak_gflops",
+    "measure",
+    "peak_memory",
+    "peer",
+]

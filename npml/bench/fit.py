@@ -1,0 +1,82 @@
+"""Fitting power laws to measured costs.
+
+A cost that grows as :math:`c = a\\,n^{k}` is a straight line on log-log axes,
+
+.. math::
+
+    \\log c = \\log a + k \\log n,
+
+so the exponent :math:`k` is the least-squares slope of :math:`\\log c` on :math:`\\log n`.
+Its confidence interval uses the slope's standard error and Student's t with
+:math:`m - 2` degrees of freedom (:math:`m` points). Fixed overheads flatten the small
+sizes of a sweep, so reports fit only the upper part of each sweep and say which points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+from scipy import stats
+
+
+class ExponentFit(NamedTuple):
+    """Result of :func:`fit_exponent`: ``value ~ exp(intercept) * size**slope``."""
+
+    slope: float
+    intercept: float
+    ci_low: float
+    ci_high: float
+    n_points: int
+
+    def within(self, expected: float, tol: float = 0.2) -> bool:
+        """True when the fitted slope is within ``tol`` of ``expected``."""
+        return abs(self.slope - expected) <= tol
+
+
+def fit_exponent(
+    sizes: Sequence[float] | np.ndarray,
+    values: Sequence[float] | np.ndarray,
+    confidence: float = 0.95,
+) -> ExponentFit:
+    """Fit ``values = a * sizes**k`` by least squares on log-log axes.
+
+    Parameters
+    ----------
+    sizes : array_like, shape (m,)
+        Positive problem sizes (T, D, n, ...), at least two distinct.
+    values : array_like, shape (m,)
+        Positive measured costs (seconds, bytes, flops).
+    confidence : float, default 0.95
+        Level of the two-sided confidence interval on the slope.
+
+    Returns
+    -------
+    ExponentFit
+        ``slope`` (the exponent k), ``intercept`` (log a), ``ci_low``/``ci_high`` (the
+        interval on k; infinite with only two points) and ``n_points``.
+    """
+    x = np.asarray(sizes, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"sizes {x.shape} and values {y.shape} must be 1-d of the same length")
+    if x.size < 2 or np.unique(x).size < 2:
+        raise ValueError(f"need at least two distinct sizes; got {x.tolist()}")
+    if not (np.all(x > 0) and np.all(y > 0) and np.all(np.isfinite(y))):
+        raise ValueError("sizes and values must be positive and finite to fit on log-log axes")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence={confidence}; expected a value in (0, 1)")
+    lx, ly = np.log(x), np.log(y)
+    m = lx.size
+    lx_mean = lx.mean()
+    sxx = np.sum((lx - lx_mean) ** 2)
+    slope = float(np.sum((lx - lx_mean) * (ly - ly.mean())) / sxx)
+    intercept = float(ly.mean() - slope * lx_mean)
+    if m > 2:
+        resid = ly - (intercept + slope * lx)
+        se = float(np.sqrt(np.sum(resid**2) / (m - 2) / sxx))
+        half = float(stats.t.ppf(0.5 + confidence / 2, m - 2)) * se
+    else:
+        half = float("inf")
+    return ExponentFit(slope, intercept, slope - half, slope + half, m)

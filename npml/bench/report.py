@@ -1,0 +1,277 @@
+"""The benchmark report: tables that print as rows complete, verdicts, JSON and plots.
+
+``benchmarks/report.py`` builds a :class:`Report` and hands it to each chapter module in
+``benchmarks/chapters/``; a chapter calls :meth:`Report.row` once per measured case. A row
+holds npml's measurement, optionally a peer's (PyTorch, scikit-learn, ...) from the same
+run and the ratio between them, and optionally a target with its verdict. Adding a chapter
+never touches the runner.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+MODES = ("tiny", "quick", "full")
+
+
+def peer(module_name: str) -> ModuleType | None:
+    """Import an optional peer library, or return ``None`` when it is not installed."""
+    try:
+        return importlib.import_module(module_name)
+    except ImportError:
+        return None
+
+
+@dataclass
+class Row:
+    """One measured case of a chapter."""
+
+    chapter: str
+    case: str
+    value: float | None
+    unit: str = "s"
+    peer: str | None = None
+    peer_value: float | None = None
+    ratio: float | None = None
+    target: str | None = None
+    met: bool | None = None
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "s":
+        for scale, suffix in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
+            if abs(value) >= scale or suffix == "us":
+                return f"{value / scale:.3g} {suffix}"
+    if unit == "B":
+        for scale, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"), (1, "B")):
+            if abs(value) >= scale or suffix == "B":
+                return f"{value / scale:.3g} {suffix}"
+    if unit == "":
+        if float(value).is_integer() and abs(value) < 1e15:
+            return f"{int(value)}"
+        return f"{value:.4g}"
+    return f"{value:.4g} {unit}"
+
+
+class Report:
+    """Collects rows, prints them as they complete and writes the results.
+
+    Parameters
+    ----------
+    mode : {"tiny", "quick", "full"}
+        How much to measure: ``tiny`` is a smoke test (seconds), ``quick`` the default
+        (under ~2 minutes on 2 cores), ``full`` the complete sweeps.
+    out_dir : str or Path
+        Where ``results.json`` and plots go.
+    plots : bool
+        Write PNG plots when matplotlib is installed.
+    stream : file
+        Where tables are printed.
+    """
+
+    COLUMNS = ("case", "npml", "peer", "peer value", "ratio", "target", "verdict")
+
+    def __init__(
+        self,
+        mode: str = "quick",
+        out_dir: str | os.PathLike[str] = "benchmarks/results",
+        plots: bool = True,
+        stream: TextIO | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode={mode!r}; expected one of {MODES}")
+        self.mode = mode
+        self.out_dir = Path(out_dir)
+        self.plots = plots
+        self.stream = stream if stream is not None else sys.stdout
+        self.rows: list[Row] = []
+        self.plot_files: list[str] = []
+        self.chapter_name = ""
+        self.started = time.time()
+
+    # -- sizes by mode ---------------------------------------------------------------------
+    def pick(self, tiny: Any, quick: Any, full: Any) -> Any:
+        """Return the argument that matches the report's mode."""
+        return {"tiny": tiny, "quick": quick, "full": full}[self.mode]
+
+    @property
+    def repeats(self) -> int:
+        """Timed repeats per case for this mode."""
+        return self.pick(2, 7, 11)
+
+    # -- output ----------------------------------------------------------------------------
+    def _print(self, text: str = "") -> None:
+        print(text, file=self.stream, flush=True)
+
+    def chapter(self, name: str, title: str) -> None:
+        """Start a chapter's table."""
+        self.chapter_name = name
+        self._print()
+        self._print(f"## {title}  [{name}]")
+        self._print(" | ".join(self.COLUMNS))
+        self._print(" | ".join("-" * len(c) for c in self.COLUMNS))
+
+    def row(
+        self,
+        case: str,
+        value: float | None,
+        *,
+        unit: str = "s",
+        peer: str | None = None,
+        peer_value: float | None = None,
+        target: float | str | None = None,
+        met: bool | None = None,
+        note: str = "",
+        **extra: Any,
+    ) -> Row:
+        """Record and print one case.
+
+        Parameters
+        ----------
+        case : str
+            What was measured (``"einsum bhqd,bhkd->bhqk (4,8,256,64)"``).
+        value : float or None
+            npml's measurement in ``unit`` (``"s"``, ``"B"``, ``""`` for counts, ...).
+        peer, peer_value : str and float, optional
+            The peer's name and its measurement from the same run; ``peer_value=None`` with
+            a peer name prints "not installed".
+        target : float or str, optional
+            A float is a ceiling on ``value / peer_value`` (the verdict is computed); a string
+            describes a target whose verdict the caller passes as ``met``.
+        met : bool, optional
+            The verdict for string targets.
+        note : str
+            Anything the reader needs (points used in a fit, why a target is missed, ...).
+        extra : dict
+            More fields for the JSON (GFLOP/s, fitted intervals, ...).
+        """
+        ratio = None
+        if value is not None and peer_value:
+            ratio = value / peer_value
+        target_text = None
+        if isinstance(target, (int, float)) and not isinstance(target, bool):
+            target_text = f"<= {target:g}x {peer}" if peer else f"<= {target:g}"
+            if met is None:
+                if ratio is not None:
+                    met = ratio <= target
+                elif peer is None and value is not None:
+                    met = value <= target
+        elif isinstance(target, str):
+            target_text = target
+        r = Row(
+            chapter=self.chapter_name,
+            case=case,
+            value=value,
+            unit=unit,
+            peer=peer,
+            peer_value=peer_value,
+            ratio=ratio,
+            target=target_text,
+            met=met,
+            note=note,
+            extra={k: _jsonable(v) for k, v in extra.items()},
+        )
+        self.rows.append(r)
+        peer_text = "-" if peer is None else peer
+        peer_val = (
+            "not installed" if peer is not None and peer_value is None else _fmt(peer_value, unit)
+        )
+        verdict = "-" if met is None else ("met" if met else "MISSED")
+        cells = [
+            case,
+            _fmt(value, unit),
+            peer_text,
+            peer_val,
+            "-" if ratio is None else f"{ratio:.2f}x",
+            target_text or "-",
+            verdict,
+        ]
+        self._print(" | ".join(cells) + (f"  ({note})" if note else ""))
+        return r
+
+    def plot(self, name: str, draw: Callable[[Any], None]) -> str | None:
+        """Save a figure drawn by ``draw(ax)`` as ``<out_dir>/<name>.png``.
+
+        Returns the file path, or ``None`` when plots are off or matplotlib is missing.
+        """
+        if not self.plots:
+            return None
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            return None
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        fig, ax = plt.subplots(figsize=(6, 4))
+        try:
+            draw(ax)
+            fig.tight_layout()
+            path = self.out_dir / f"{name}.png"
+            fig.savefig(path, dpi=110)
+        finally:
+            plt.close(fig)
+        self.plot_files.append(str(path))
+        return str(path)
+
+    def summary(self) -> tuple[int, int]:
+        """Print the targets met and missed; return ``(met, missed)``."""
+        judged = [r for r in self.rows if r.met is not None]
+        missed = [r for r in judged if not r.met]
+        self._print()
+        self._print(f"## Summary: {len(judged) - len(missed)} of {len(judged)} targets met")
+        for r in missed:
+            ratio = "" if r.ratio is None else f" (measured {r.ratio:.2f}x)"
+            self._print(f"  MISSED [{r.chapter}] {r.case}: target {r.target}{ratio}")
+        return len(judged) - len(missed), len(missed)
+
+    def save(self) -> Path:
+        """Write ``results.json`` atomically and return its path."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "mode": self.mode,
+            "seconds": time.time() - self.started,
+            "machine": {
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "cpu_count": os.cpu_count(),
+            },
+            "plots": self.plot_files,
+            "rows": [_jsonable(asdict(r)) for r in self.rows],
+        }
+        path = self.out_dir / "results.json"
+        fd, tmp = tempfile.mkstemp(dir=self.out_dir, prefix=".results.", suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh, indent=1)
+        os.replace(tmp, path)
+        return path
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain Python values for JSON (NaN/inf become None)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

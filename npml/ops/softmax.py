@@ -1,0 +1,106 @@
+"""Softmax, log-softmax and log-sum-exp, stable for huge logits and for ``-inf`` masks.
+
+.. math::
+
+    \\operatorname{softmax}(x)_i = \\frac{e^{x_i}}{\\sum_j e^{x_j}}
+    = \\frac{e^{x_i - m}}{\\sum_j e^{x_j - m}}, \\qquad
+    \\operatorname{logsumexp}(x) = m + \\log \\sum_j e^{x_j - m}, \\quad m = \\max_j x_j.
+
+Subtracting the maximum :math:`m` changes nothing mathematically but keeps every exponent
+:math:`\\le 0`, so logits of :math:`\\pm 10^4` neither overflow nor underflow to 0/0.
+
+Masking sets a logit to :math:`-\\infty`. A slice whose entries are *all* :math:`-\\infty`
+(a query that may attend to nothing) has no finite maximum; npml defines its results as
+
+* ``softmax``: all zeros (no probability mass anywhere, rather than NaN),
+* ``logsumexp``: :math:`-\\infty` (the log of an empty sum),
+* ``log_softmax``: all :math:`-\\infty`.
+
+A slice containing :math:`+\\infty` or NaN raises ``ValueError``: those are bugs upstream.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from npml._checks import check_array
+
+
+def _shifted(x: np.ndarray, axis: int | tuple[int, ...] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(x - m, m)`` with ``m`` the max over ``axis`` (0 where a slice is all -inf)."""
+    if np.isnan(x).any() or np.isposinf(x).any():
+        raise ValueError("x contains NaN or +inf; softmax is only defined for logits < +inf")
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isneginf(m), 0.0, m).astype(x.dtype, copy=False)  # all -inf slice
+    return x - m, m
+
+
+def logsumexp(
+    x: np.ndarray, axis: int | tuple[int, ...] | None = None, keepdims: bool = False
+) -> np.ndarray:
+    """Log of the sum of exponentials, computed stably (module docstring).
+
+    Parameters
+    ----------
+    x : array_like, shape (...)
+        Logits; ``-inf`` entries are masked out.
+    axis : int, tuple of int or None, default None
+        Axes to reduce; ``None`` reduces all.
+    keepdims : bool, default False
+        Keep reduced axes with size 1.
+
+    Returns
+    -------
+    ndarray
+        ``-inf`` where every entry of a slice is ``-inf``.
+    """
+    x = check_array(x, "x", finite=False)
+    if x.size == 0 and axis is None:
+        raise ValueError("x is empty; logsumexp of an empty array is not defined")
+    z, m = _shifted(x, axis)
+    with np.errstate(divide="ignore"):  # log(0) = -inf for all-masked slices, by design
+        out = np.log(np.sum(np.exp(z), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis) if axis is not None else out.reshape(())
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Softmax along ``axis`` (module docstring); all-``-inf`` slices give zeros.
+
+    Parameters
+    ----------
+    x : array_like, shape (...)
+        Logits.
+    axis : int, default -1
+        The axis that sums to one.
+
+    Returns
+    -------
+    ndarray, shape of x
+    """
+    x = check_array(x, "x", finite=False)
+    z, _ = _shifted(x, axis)
+    e = np.exp(z)
+    s = np.sum(e, axis=axis, keepdims=True)
+    # An all-masked slice has s == 0 and e == 0: divide by 1 instead, giving zeros.
+    return e / np.where(s == 0, 1, s)
+
+
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Log of the softmax along ``axis``: ``x - logsumexp(x)``; all-``-inf`` slices give -inf.
+
+    Parameters
+    ----------
+    x : array_like, shape (...)
+    axis : int, default -1
+
+    Returns
+    -------
+    ndarray, shape of x
+    """
+    x = check_array(x, "x", finite=False)
+    z, _ = _shifted(x, axis)
+    with np.errstate(divide="ignore"):
+        lse = np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    out = z - lse
+    # all -inf slice: z = -inf and lse = -inf give NaN; the defined result is -inf
+    return np.where(np.isneginf(lse), -np.inf, out).astype(x.dtype, copy=False)
