@@ -57,10 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_const", dest="mode", const="quick")
     size.add_argument("--full", action="store_const", dest="mode", const="full")
-    size.add_argument("--tiny", action="store_const", dest="mode", const="tiny",
-                      help="smoke test: every chapter at toy sizes (used by the test suite)")
-    parser.add_argument("--only", action="append", metavar="CHAPTER",
-                        help="run only this chapter (repeatable)")
+    size.add_argument(
+        "--tiny",
+        action="store_const",
+        dest="mode",
+        const="tiny",
+        help="smoke test: every chapter at toy sizes (used by the test suite)",
+    )
+    parser.add_argument(
+        "--only", action="append", metavar="CHAPTER", help="run only this chapter (repeatable)"
+    )
     parser.add_argument("--out", default=str(HERE / "results"), help="results directory")
     parser.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     parser.add_argument("--list", action="store_true", help="list the chapters and exit")

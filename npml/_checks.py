@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 
-
 def as_rng(rng: None | int | np.integer | np.random.Generator = None) -> np.random.Generator:
     """Turn ``rng`` into a :class:`numpy.random.Generator`.
 
@@ -165,7 +164,9 @@ def check_scalar(
     lr >= 0")``. Bools are rejected where numbers are expected.
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
-        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        expected = (
+            kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        )
         raise TypeError(f"{name}={value!r} of type {type(value).__name__}; expected {expected}")
     if isinstance(value, numbers.Real) and not np.isfinite(value):
         raise ValueError(f"{name}={value!r} is not finite")
