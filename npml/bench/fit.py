@@ -80,3 +80,59 @@ def fit_exponent(
     else:
         half = float("inf")
     return ExponentFit(slope, intercept, slope - half, slope + half, m)
+
+
+class CostModelFit(NamedTuple):
+    """Result of :func:`fit_cost_model`: ``value ~ sum(coef[name] * term[name])``."""
+
+    coef: dict[str, float]
+    max_relative_error: float
+
+    def share(self, name: str, terms: dict[str, float]) -> float:
+        """Fraction of the predicted cost that term ``name`` accounts for at ``terms``."""
+        parts = {k: self.coef[k] * terms[k] for k in self.coef}
+        total = sum(parts.values())
+        return parts[name] / total if total > 0 else float("nan")
+
+
+def fit_cost_model(
+    terms: dict[str, Sequence[float] | np.ndarray], values: Sequence[float] | np.ndarray
+) -> CostModelFit:
+    """Fit a cost as a non-negative sum of known terms, e.g. ``a T^2 D + b T^2``.
+
+    A single power law cannot describe attention at small head sizes: its cost is
+    :math:`a\\,T^2 D` (the two matrix products) plus :math:`b\\,T^2` (the softmax's
+    exponentials, which do not grow with :math:`D`), so the log-log slope in :math:`D`
+    approaches 1 only once :math:`a D \\gg b`. This fits the coefficients by non-negative
+    least squares on *relative* residuals (each row divided by its value), so small and
+    large sizes weigh alike.
+
+    Parameters
+    ----------
+    terms : dict of str to array_like, each shape (m,)
+        The terms' values at each measured point (``{"T^2 D": T**2 * D, "T^2": T**2}``).
+    values : array_like, shape (m,)
+        The measured costs.
+
+    Returns
+    -------
+    CostModelFit
+        ``coef`` per term and the largest relative error of the fitted model.
+    """
+    from scipy.optimize import nnls
+
+    y = np.asarray(values, dtype=np.float64)
+    names = list(terms)
+    A = np.column_stack([np.asarray(terms[n], dtype=np.float64) for n in names])  # (m, k)
+    if A.shape[0] != y.size or y.ndim != 1:
+        raise ValueError(f"terms have {A.shape[0]} rows but values has shape {y.shape}")
+    if not np.all(y > 0):
+        raise ValueError("values must be positive")
+    scale = A.max(axis=0)  # column scaling keeps nnls well conditioned
+    scale[scale == 0] = 1.0
+    coef_scaled, _ = nnls(A / scale / y[:, None], np.ones_like(y))
+    coef = coef_scaled / scale
+    pred = A @ coef
+    return CostModelFit(
+        {n: float(c) for n, c in zip(names, coef, strict=True)}, float(np.max(np.abs(pred - y) / y))
+    )
