@@ -1,0 +1,128 @@
+"""Token embedding: a lookup table whose rows are learned.
+
+.. math::
+
+    y_{\\ldots} = W_{\\mathrm{ids}_{\\ldots}}, \\qquad
+    \\frac{\\partial L}{\\partial W_r} = \\sum_{n:\\ \\mathrm{ids}_n = r} \\bar{y}_n .
+
+Looking up row :math:`r` equals multiplying the one-hot vector :math:`e_r` by :math:`W`, so
+the gradient of a row is the sum of the upstream gradients of every position that used it
+(a scatter-add); rows that were not used get zero. Ids are integers and get no gradient.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from npml._checks import as_rng, check_array, check_scalar
+from npml.nn.module import Module, Parameter
+
+
+class EmbeddingCache(NamedTuple):
+    ids: np.ndarray  # (...) int
+    n: int  # rows of W
+    d: int  # columns of W
+    dtype: np.dtype
+
+
+def check_ids(ids: np.ndarray, name: str, n: int) -> np.ndarray:
+    """Convert ``ids`` to an int array and raise ``ValueError`` unless all are in ``[0, n)``."""
+    ids = check_array(ids, name, dtype="int")
+    if ids.size:
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi >= n:
+            bad = ids[(ids < 0) | (ids >= n)]
+            raise ValueError(
+                f"{name} contains {bad.size} value(s) outside [0, {n}) (e.g. {int(bad[0])}; "
+                f"min {lo}, max {hi}); expected ids below the vocabulary size {n}"
+            )
+    return ids
+
+
+def embedding_forward(ids: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, EmbeddingCache]:
+    """Look up the rows ``W[ids]``.
+
+    Parameters
+    ----------
+    ids : ndarray of int, shape (...)
+        Row indices in ``[0, n)``; others raise ``ValueError`` naming them.
+    W : ndarray, shape (n, d)
+
+    Returns
+    -------
+    out : ndarray, shape (..., d)
+    cache : EmbeddingCache
+    """
+    if W.ndim != 2:
+        raise ValueError(f"W has shape {W.shape}; expected (n, d)")
+    ids = check_ids(ids, "ids", W.shape[0])
+    return W[ids], EmbeddingCache(ids, W.shape[0], W.shape[1], W.dtype)
+
+
+def embedding_backward(dout: np.ndarray, cache: EmbeddingCache) -> np.ndarray:
+    """Scatter-add ``dout`` into the rows that were looked up.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (..., d)
+    cache : EmbeddingCache
+
+    Returns
+    -------
+    dW : ndarray, shape (n, d)
+    """
+    ids, n, d, dtype = cache
+    dW = np.zeros((n, d), dtype=np.result_type(dtype, dout.dtype))
+    np.add.at(dW, ids.reshape(-1), dout.reshape(-1, d))
+    return dW
+
+
+class Embedding(Module):
+    """Lookup table of ``n`` learned vectors of size ``d``.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows (the vocabulary size).
+    d : int
+        Width of each vector.
+    rng : None, int or numpy.random.Generator
+        Initialisation randomness.
+    dtype : numpy float dtype, default float64
+    std : float, default 1.0
+        Initial rows are drawn from N(0, std^2) (1.0 as in PyTorch; language models with tied
+        input/output embeddings often use 0.02).
+
+    Attributes
+    ----------
+    W : Parameter, shape (n, d)
+    """
+
+    def __init__(
+        self,
+        n: int,
+        d: int,
+        rng: None | int | np.random.Generator = None,
+        dtype: type = np.float64,
+        std: float = 1.0,
+    ) -> None:
+        check_scalar(n, "n", kind=int, low=1)
+        check_scalar(d, "d", kind=int, low=1)
+        check_scalar(std, "std", low=0.0)
+        self.n, self.d = n, d
+        self.W = Parameter((std * as_rng(rng).standard_normal((n, d))).astype(dtype))
+        self._cache: EmbeddingCache | None = None
+
+    def forward(self, ids: np.ndarray) -> np.ndarray:
+        """Rows of ``W`` for ``ids`` of shape ``(...)``; returns ``(..., d)``."""
+        out, self._cache = embedding_forward(ids, self.W.data)
+        return out
+
+    def backward(self, dout: np.ndarray) -> None:
+        """Accumulate ``W.grad``; ids get no gradient, so this returns ``None``."""
+        if self._cache is None:
+            raise RuntimeError("Embedding.backward called before forward")
+        self.W.accumulate(embedding_backward(dout, self._cache))
+        return None

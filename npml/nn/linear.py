@@ -1,0 +1,146 @@
+"""The affine (fully connected) layer and its hand-written backward pass.
+
+.. math::
+
+    y = x W + b, \\qquad
+    \\frac{\\partial L}{\\partial x} = \\bar{y} W^\\top, \\quad
+    \\frac{\\partial L}{\\partial W} = x^\\top \\bar{y}, \\quad
+    \\frac{\\partial L}{\\partial b} = \\textstyle\\sum_n \\bar{y}_n,
+
+with :math:`x` of shape ``(..., d_in)``, :math:`W` of shape ``(d_in, d_out)`` (the
+NumPy-natural layout: rows index inputs) and :math:`\\bar{y} = \\partial L / \\partial y`.
+Leading axes of :math:`x` are flattened into one batch axis for the weight gradient.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from npml._checks import as_rng, check_array, check_last_dim, check_scalar
+from npml.nn.module import Module, Parameter
+
+
+class LinearCache(NamedTuple):
+    x: np.ndarray  # (..., d_in)
+    W: np.ndarray  # (d_in, d_out)
+    has_bias: bool
+
+
+def linear_forward(
+    x: np.ndarray, W: np.ndarray, b: np.ndarray | None = None
+) -> tuple[np.ndarray, LinearCache]:
+    """Affine map ``y = x @ W + b`` (module docstring).
+
+    Parameters
+    ----------
+    x : ndarray, shape (..., d_in)
+        Input; NaN or infinity raises ``ValueError``.
+    W : ndarray, shape (d_in, d_out)
+    b : ndarray, shape (d_out,), optional
+
+    Returns
+    -------
+    y : ndarray, shape (..., d_out)
+    cache : LinearCache
+    """
+    x = check_array(x, "x")
+    if W.ndim != 2:
+        raise ValueError(f"W has shape {W.shape}; expected (d_in, d_out)")
+    check_last_dim(x, "x", W.shape[0])
+    if b is not None and b.shape != (W.shape[1],):
+        raise ValueError(f"b has shape {b.shape}; expected ({W.shape[1]},)")
+    y = x @ W  # (..., d_out)
+    if b is not None:
+        y += b
+    return y, LinearCache(x, W, b is not None)
+
+
+def linear_backward(
+    dout: np.ndarray, cache: LinearCache
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Gradients of :func:`linear_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (..., d_out)
+        Upstream gradient :math:`\\partial L / \\partial y`.
+    cache : LinearCache
+
+    Returns
+    -------
+    dx : ndarray, shape (..., d_in)
+    dW : ndarray, shape (d_in, d_out)
+    db : ndarray, shape (d_out,), or None when the forward pass had no bias
+    """
+    x, W, has_bias = cache
+    x2 = x.reshape(-1, W.shape[0])  # (N, d_in)
+    dout2 = dout.reshape(-1, W.shape[1])  # (N, d_out)
+    dW = x2.T @ dout2
+    db = dout2.sum(axis=0) if has_bias else None
+    dx = dout @ W.T  # (..., d_in)
+    return dx, dW, db
+
+
+def uniform_init(
+    shape: tuple[int, ...], fan_in: int, rng: np.random.Generator, dtype: type
+) -> np.ndarray:
+    """Draw from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default for linear weights.
+
+    Keeps the variance of ``x @ W`` near one third of that of ``x`` whatever ``fan_in`` is.
+    """
+    bound = 1.0 / np.sqrt(fan_in)
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+class Linear(Module):
+    """Fully connected layer ``y = x @ W + b``.
+
+    Parameters
+    ----------
+    d_in, d_out : int
+        Input and output widths.
+    bias : bool, default True
+        Learn an additive bias ``b``.
+    rng : None, int or numpy.random.Generator
+        Initialisation randomness; ``W ~ U(-1/sqrt(d_in), 1/sqrt(d_in))``, ``b = 0``.
+    dtype : numpy float dtype, default float64
+
+    Attributes
+    ----------
+    W : Parameter, shape (d_in, d_out)
+    b : Parameter, shape (d_out,) (only with ``bias=True``)
+    """
+
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        bias: bool = True,
+        rng: None | int | np.random.Generator = None,
+        dtype: type = np.float64,
+    ) -> None:
+        check_scalar(d_in, "d_in", kind=int, low=1)
+        check_scalar(d_out, "d_out", kind=int, low=1)
+        rng = as_rng(rng)
+        self.d_in, self.d_out = d_in, d_out
+        self.W = Parameter(uniform_init((d_in, d_out), d_in, rng, dtype))
+        self.b = Parameter(np.zeros(d_out, dtype=dtype)) if bias else None
+        self._cache: LinearCache | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Apply the layer to ``x`` of shape ``(..., d_in)``; returns ``(..., d_out)``."""
+        b = None if self.b is None else self.b.data
+        y, self._cache = linear_forward(x, self.W.data, b)
+        return y
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Accumulate ``W.grad`` (and ``b.grad``); return ``dx`` of shape ``(..., d_in)``."""
+        if self._cache is None:
+            raise RuntimeError("Linear.backward called before forward")
+        dx, dW, db = linear_backward(dout, self._cache)
+        self.W.accumulate(dW)
+        if self.b is not None:
+            self.b.accumulate(db)
+        return dx
