@@ -11,25 +11,54 @@ from npml.nn.activations import (
 from npml.nn.attention import (
     attention_backward,
     attention_forward,
+    causal_mask,
     scaled_dot_product_attention,
 )
+from npml.nn.dropout import Dropout, dropout_backward, dropout_forward
 from npml.nn.embedding import Embedding, embedding_backward, embedding_forward
+from npml.nn.ffn import FeedForward, ffn_backward, ffn_forward
 from npml.nn.layer_norm import LayerNorm, layer_norm_backward, layer_norm_forward
 from npml.nn.linear import Linear, linear_backward, linear_forward
+from npml.nn.losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from npml.nn.module import Module, Parameter, load_npz, save_npz
+from npml.nn.multihead import KVCache, MultiHeadAttention
+from npml.nn.positional import (
+    LearnedPositionalEmbedding,
+    SinusoidalPositionalEmbedding,
+    sinusoidal_positions,
+)
+from npml.nn.rope import (
+    RotaryEmbedding,
+    rope_backward,
+    rope_forward,
+    rope_frequencies,
+    rope_single_frequency,
+)
 
 __all__ = [
     "GELU",
+    "Dropout",
     "Embedding",
+    "FeedForward",
+    "KVCache",
     "LayerNorm",
+    "LearnedPositionalEmbedding",
     "Linear",
     "Module",
+    "MultiHeadAttention",
     "Parameter",
     "ReLU",
+    "RotaryEmbedding",
+    "SinusoidalPositionalEmbedding",
     "attention_backward",
     "attention_forward",
+    "causal_mask",
+    "dropout_backward",
+    "dropout_forward",
     "embedding_backward",
     "embedding_forward",
+    "ffn_backward",
+    "ffn_forward",
     "gelu_backward",
     "gelu_forward",
     "layer_norm_backward",
@@ -39,6 +68,13 @@ __all__ = [
     "load_npz",
     "relu_backward",
     "relu_forward",
+    "rope_backward",
+    "rope_forward",
+    "rope_frequencies",
+    "rope_single_frequency",
     "save_npz",
     "scaled_dot_product_attention",
+    "sinusoidal_positions",
+    "softmax_cross_entropy_backward",
+    "softmax_cross_entropy_forward",
 ]

@@ -92,18 +92,26 @@ def check_attention_inputs(
             f"the leading axes of q {q.shape}, k {k.shape} and v {v.shape} do not broadcast"
         ) from None
     if mask is not None:
-        mask = check_array(mask, "mask", dtype="bool")
-        scores = (*batch, q.shape[-2], k.shape[-2])
-        try:
-            ok = np.broadcast_shapes(mask.shape, scores) == scores
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError(
-                f"mask has shape {mask.shape}, which does not broadcast to the attention "
-                f"scores of shape {scores} (..., T_q, T_k)"
-            )
+        mask = check_mask(mask, (*batch, q.shape[-2], k.shape[-2]))
     return q, k, v, mask
+
+
+def check_mask(mask: np.ndarray, scores_shape: tuple[int, ...]) -> np.ndarray:
+    """Return ``mask`` as a bool array; ``ValueError`` unless it broadcasts to ``scores_shape``.
+
+    The mask may have fewer axes or size-1 axes, but must not enlarge the scores' shape.
+    """
+    mask = check_array(mask, "mask", dtype="bool")
+    try:
+        ok = np.broadcast_shapes(mask.shape, scores_shape) == scores_shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"mask has shape {mask.shape}, which does not broadcast to the attention scores "
+            f"of shape {scores_shape} (..., T_q, T_k)"
+        )
+    return mask
 
 
 def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -1,0 +1,87 @@
+"""Inverted dropout: zero each unit with probability p while training, rescale the rest.
+
+Srivastava et al. 2014, "Dropout: A Simple Way to Prevent Neural Networks from Overfitting"
+(JMLR 15). The *inverted* form rescales at training time so that evaluation is the identity:
+
+.. math::
+
+    y = \\frac{m \\odot x}{1 - p}, \\quad m_i \\sim \\operatorname{Bernoulli}(1 - p), \\qquad
+    \\mathbb{E}[y] = x, \\qquad \\bar{x} = \\frac{m \\odot \\bar{y}}{1 - p}.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from npml._checks import as_rng, check_array, check_scalar
+from npml.nn.module import Module
+
+
+class DropoutCache(NamedTuple):
+    scale: np.ndarray | None  # (...) m / (1 - p); None when dropout was the identity
+
+
+def dropout_forward(
+    x: np.ndarray,
+    p: float,
+    rng: None | int | np.random.Generator,
+    training: bool = True,
+) -> tuple[np.ndarray, DropoutCache]:
+    """Inverted dropout (module docstring).
+
+    Parameters
+    ----------
+    x : ndarray, shape (...)
+    p : float in [0, 1)
+        Probability of zeroing a unit.
+    rng : None, int or numpy.random.Generator
+        Source of the mask.
+    training : bool, default True
+        When False (or ``p == 0``) the layer is the identity and draws no random numbers.
+
+    Returns
+    -------
+    out : ndarray, shape of x
+    cache : DropoutCache
+    """
+    check_scalar(p, "p", low=0.0, high=1.0, high_inclusive=False)
+    x = check_array(x, "x")
+    if not training or p == 0:
+        return x, DropoutCache(None)
+    keep = as_rng(rng).random(x.shape) >= p  # (...) True with probability 1 - p
+    scale = keep.astype(x.dtype)
+    scale *= 1.0 / (1.0 - p)
+    return x * scale, DropoutCache(scale)
+
+
+def dropout_backward(dout: np.ndarray, cache: DropoutCache) -> np.ndarray:
+    """Gradient of :func:`dropout_forward`: the same mask and scale applied to ``dout``."""
+    return dout if cache.scale is None else dout * cache.scale
+
+
+class Dropout(Module):
+    """Inverted dropout; the identity after ``module.eval()``.
+
+    Parameters
+    ----------
+    p : float in [0, 1)
+        Drop probability.
+    rng : None, int or numpy.random.Generator
+        Kept and reused for every mask.
+    """
+
+    def __init__(self, p: float, rng: None | int | np.random.Generator = None) -> None:
+        self.p = check_scalar(p, "p", low=0.0, high=1.0, high_inclusive=False)
+        self.rng = as_rng(rng)
+        self._cache: DropoutCache | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out, self._cache = dropout_forward(x, self.p, self.rng, self.training)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        if self._cache is None:
+            raise RuntimeError("Dropout.backward called before forward")
+        return dropout_backward(dout, self._cache)

@@ -1,0 +1,190 @@
+"""The position-wise feed-forward network of the Transformer.
+
+Vaswani et al. 2017, "Attention Is All You Need" (arXiv:1706.03762), Eq. 2: the same
+two-layer MLP is applied to every position independently,
+
+.. math::
+
+    \\operatorname{FFN}(x) = \\phi(x W_1 + b_1)\\, W_2 + b_2,
+
+with :math:`\\phi` = ReLU (the paper) or GELU, :math:`W_1 \\in \\mathbb{R}^{d \\times d_{ff}}`,
+:math:`W_2 \\in \\mathbb{R}^{d_{ff} \\times d}` and :math:`d_{ff} = 4d` by default, so the layer
+holds :math:`8 d^2` weights (+ :math:`d_{ff} + d = 5d` biases). Backward walks the three steps
+in reverse: :math:`\\bar{W}_2 = h^\\top \\bar{y}`, :math:`\\bar{h} = \\bar{y} W_2^\\top`,
+:math:`\\bar{a} = \\phi'(a) \\odot \\bar{h}`, :math:`\\bar{W}_1 = x^\\top \\bar{a}`,
+:math:`\\bar{x} = \\bar{a} W_1^\\top`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from npml._checks import as_rng, check_array, check_choice, check_last_dim, check_scalar
+from npml.nn.activations import GELUCache, gelu_backward, gelu_forward
+from npml.nn.linear import uniform_init
+from npml.nn.module import Module, Parameter
+
+ACTIVATIONS = ("relu", "gelu", "gelu_tanh")
+
+
+class FFNCache(NamedTuple):
+    x: np.ndarray  # (..., d)
+    W_1: np.ndarray  # (d, d_ff)
+    W_2: np.ndarray  # (d_ff, d)
+    gelu: GELUCache | None  # GELU's cache (holds the pre-activation); None for ReLU
+    h: np.ndarray  # (..., d_ff) activation
+    activation: str
+    has_bias: bool
+
+
+def ffn_forward(
+    x: np.ndarray,
+    W_1: np.ndarray,
+    b_1: np.ndarray | None,
+    W_2: np.ndarray,
+    b_2: np.ndarray | None,
+    activation: str = "relu",
+) -> tuple[np.ndarray, FFNCache]:
+    """``phi(x @ W_1 + b_1) @ W_2 + b_2`` (module docstring).
+
+    Parameters
+    ----------
+    x : ndarray, shape (..., d)
+    W_1 : ndarray, shape (d, d_ff)
+    b_1 : ndarray, shape (d_ff,), or None
+    W_2 : ndarray, shape (d_ff, d)
+    b_2 : ndarray, shape (d,), or None
+        Both biases or neither.
+    activation : {"relu", "gelu", "gelu_tanh"}, default "relu"
+        ``"gelu"`` is the exact erf form, ``"gelu_tanh"`` its tanh approximation.
+
+    Returns
+    -------
+    y : ndarray, shape (..., d)
+    cache : FFNCache
+    """
+    check_choice(activation, "activation", ACTIVATIONS)
+    x = check_array(x, "x")
+    check_last_dim(x, "x", W_1.shape[0])
+    if W_2.shape != (W_1.shape[1], W_1.shape[0]):
+        raise ValueError(f"W_2 has shape {W_2.shape}; expected {(W_1.shape[1], W_1.shape[0])}")
+    if (b_1 is None) != (b_2 is None):
+        raise ValueError("b_1 and b_2 must both be arrays or both be None")
+    # 1. a = x W_1 + b_1
+    a = x @ W_1  # (..., d_ff)
+    if b_1 is not None:
+        a += b_1
+    # 2. h = phi(a)
+    if activation == "relu":
+        h = np.maximum(a, 0, out=a)  # in place: a is not needed for ReLU's backward
+        gelu = None
+    else:
+        h, gelu = gelu_forward(a, "none" if activation == "gelu" else "tanh")
+    # 3. y = h W_2 + b_2
+    y = h @ W_2  # (..., d)
+    if b_2 is not None:
+        y += b_2
+    return y, FFNCache(x, W_1, W_2, gelu, h, activation, b_1 is not None)
+
+
+def ffn_backward(
+    dout: np.ndarray, cache: FFNCache
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """Gradients of :func:`ffn_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (..., d)
+    cache : FFNCache
+
+    Returns
+    -------
+    dx : ndarray, shape (..., d)
+    dW_1 : ndarray, shape (d, d_ff)
+    db_1 : ndarray, shape (d_ff,), or None without biases
+    dW_2 : ndarray, shape (d_ff, d)
+    db_2 : ndarray, shape (d,), or None without biases
+    """
+    x, W_1, W_2, gelu, h, activation, has_bias = cache
+    d, d_ff = W_1.shape
+    dout2 = dout.reshape(-1, d)  # (N, d)
+    # 3. y = h W_2 + b_2
+    dW_2 = h.reshape(-1, d_ff).T @ dout2
+    db_2 = dout2.sum(axis=0) if has_bias else None
+    dh = dout2 @ W_2.T  # (N, d_ff)
+    # 2. h = phi(a)
+    if activation == "relu":
+        dh *= h.reshape(-1, d_ff) > 0
+        da = dh
+    else:
+        da = gelu_backward(dh.reshape(h.shape), gelu).reshape(-1, d_ff)
+    # 1. a = x W_1 + b_1
+    dW_1 = x.reshape(-1, d).T @ da
+    db_1 = da.sum(axis=0) if has_bias else None
+    dx = (da @ W_1.T).reshape(x.shape)
+    return dx, dW_1, db_1, dW_2, db_2
+
+
+class FeedForward(Module):
+    """Position-wise feed-forward network (module docstring).
+
+    Parameters
+    ----------
+    d_model : int
+        Input and output width.
+    d_ff : int, optional
+        Hidden width; defaults to ``4 * d_model``.
+    bias : bool, default True
+    activation : {"relu", "gelu", "gelu_tanh"}, default "relu"
+    rng : None, int or numpy.random.Generator
+        Initialisation: ``W ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, biases zero.
+    dtype : numpy float dtype, default float64
+
+    Attributes
+    ----------
+    W_1 : Parameter, shape (d_model, d_ff)
+    b_1 : Parameter, shape (d_ff,) (with ``bias=True``)
+    W_2 : Parameter, shape (d_ff, d_model)
+    b_2 : Parameter, shape (d_model,) (with ``bias=True``)
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        d_ff: int | None = None,
+        bias: bool = True,
+        activation: str = "relu",
+        rng: None | int | np.random.Generator = None,
+        dtype: type = np.float64,
+    ) -> None:
+        check_scalar(d_model, "d_model", kind=int, low=1)
+        d_ff = 4 * d_model if d_ff is None else check_scalar(d_ff, "d_ff", kind=int, low=1)
+        self.activation = check_choice(activation, "activation", ACTIVATIONS)
+        rng = as_rng(rng)
+        self.d_model, self.d_ff = d_model, d_ff
+        self.W_1 = Parameter(uniform_init((d_model, d_ff), d_model, rng, dtype))
+        self.b_1 = Parameter(np.zeros(d_ff, dtype=dtype)) if bias else None
+        self.W_2 = Parameter(uniform_init((d_ff, d_model), d_ff, rng, dtype))
+        self.b_2 = Parameter(np.zeros(d_model, dtype=dtype)) if bias else None
+        self._cache: FFNCache | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Apply the FFN to ``x`` of shape ``(..., d_model)``."""
+        b_1 = None if self.b_1 is None else self.b_1.data
+        b_2 = None if self.b_2 is None else self.b_2.data
+        y, self._cache = ffn_forward(x, self.W_1.data, b_1, self.W_2.data, b_2, self.activation)
+        return y
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Accumulate the four parameter gradients; return ``dx``."""
+        if self._cache is None:
+            raise RuntimeError("FeedForward.backward called before forward")
+        dx, dW_1, db_1, dW_2, db_2 = ffn_backward(dout, self._cache)
+        self.W_1.accumulate(dW_1)
+        self.W_2.accumulate(dW_2)
+        if self.b_1 is not None:
+            self.b_1.accumulate(db_1)
+            self.b_2.accumulate(db_2)
+        return dx
