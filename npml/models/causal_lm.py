@@ -1,0 +1,280 @@
+"""A decoder-only (GPT-style) causal language model with a hand-written backward pass.
+
+The model maps token ids :math:`u_1, \\ldots, u_T` to next-token logits,
+
+.. math::
+
+    h^{(0)}_t &= E_{u_t} \\; (+\\, P_t \\text{ for learned positions}), \\\\
+    h^{(l)} &= \\operatorname{Block}_l\\bigl(h^{(l-1)}\\bigr), \\quad l = 1, \\ldots, L, \\\\
+    z_t &= \\operatorname{LN}\\bigl(h^{(L)}_t\\bigr) \\, W_{\\text{out}}, \\qquad
+    W_{\\text{out}} = E^\\top \\text{ when the embeddings are tied},
+
+where each block is a pre-LN :class:`~npml.nn.transformer.TransformerEncoderLayer` with
+*causal* self-attention (Vaswani et al. 2017; Radford et al. 2019, GPT-2), so position
+:math:`t` sees only :math:`u_{\\le t}` and :math:`z_t` scores :math:`u_{t+1}`. Positions enter
+either as a learned table :math:`P` added to the embeddings, or by rotating queries and keys
+in every attention layer (RoPE, Su et al. 2021, arXiv:2104.09864), which makes attention
+scores depend only on relative positions.
+
+**Tied embeddings** (Press & Wolf 2017, arXiv:1608.05859) reuse the token table :math:`E`
+(shape ``(V, D)``) as the output projection, :math:`z = h E^\\top`. The table then gets two
+gradient contributions, :math:`\\bar{E} \\mathrel{+}= \\bar{z}^\\top h` from the output and the
+scatter-add from the input lookup; ``Parameter.accumulate`` adds both.
+
+**Generation** samples :math:`u_{t+1} \\sim \\operatorname{softmax}(z_t / \\tau)`, optionally
+restricted to the ``top_k`` largest logits, and decodes incrementally: each layer keeps a
+:class:`~npml.nn.multihead.KVCache` of past keys and values, so a new token costs one query
+against the cache instead of recomputing the whole prefix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from npml._checks import as_rng, check_array, check_choice, check_scalar
+from npml.nn.dropout import Dropout
+from npml.nn.embedding import Embedding
+from npml.nn.layer_norm import LayerNorm
+from npml.nn.linear import Linear
+from npml.nn.module import Module
+from npml.nn.multihead import KVCache
+from npml.nn.positional import LearnedPositionalEmbedding
+from npml.nn.transformer import TransformerEncoderLayer
+
+
+class CausalLM(Module):
+    """Decoder-only transformer language model (module docstring).
+
+    Parameters
+    ----------
+    vocab_size : int
+    d_model : int
+    n_heads : int
+        Must divide ``d_model``.
+    n_layers : int
+    max_len : int
+        Longest sequence :meth:`forward` accepts (the context window).
+    positional : {"rope", "learned"}, default "rope"
+    tie_embeddings : bool, default True
+        Use the token table as the output projection.
+    d_ff : int, optional
+        FFN width; default ``4 * d_model``.
+    dropout : float, default 0.0
+    rng : None, int or Generator
+        Initialisation (and dropout) randomness.
+    dtype : numpy float dtype, default float64
+    rope_base : float, default 10000.0
+        RoPE base (``positional="rope"`` only).
+    activation : {"gelu", "relu"}, default "gelu"
+    init_std : float, default 0.02
+        Standard deviation of the token (and learned position) tables, as in GPT-2.
+
+    Attributes
+    ----------
+    tok_emb : Embedding
+    pos_emb : LearnedPositionalEmbedding or None
+    blocks : list of TransformerEncoderLayer
+    norm_f : LayerNorm
+    lm_head : Linear or None
+        ``None`` when the embeddings are tied.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int,
+        n_heads: int,
+        n_layers: int,
+        max_len: int,
+        positional: str = "rope",
+        tie_embeddings: bool = True,
+        d_ff: int | None = None,
+        dropout: float = 0.0,
+        rng: None | int | np.random.Generator = None,
+        dtype: type = np.float64,
+        *,
+        rope_base: float = 10000.0,
+        activation: str = "gelu",
+        init_std: float = 0.02,
+    ) -> None:
+        for name, value in [("vocab_size", vocab_size), ("d_model", d_model)]:
+            check_scalar(value, name, kind=int, low=1)
+        check_scalar(n_layers, "n_layers", kind=int, low=0)
+        check_scalar(max_len, "max_len", kind=int, low=1)
+        check_choice(positional, "positional", ("rope", "learned"))
+        check_scalar(init_std, "init_std", low=0.0)
+        rng = as_rng(rng)
+        self.vocab_size, self.d_model, self.max_len = vocab_size, d_model, max_len
+        self.positional, self.tie_embeddings = positional, bool(tie_embeddings)
+        self.dtype = np.dtype(dtype)
+        self.tok_emb = Embedding(vocab_size, d_model, rng=rng, dtype=dtype, std=init_std)
+        self.pos_emb = None
+        if positional == "learned":
+            self.pos_emb = LearnedPositionalEmbedding(max_len, d_model, rng=rng, dtype=dtype)
+            self.pos_emb.W.data *= init_std / 0.02  # its table is drawn from N(0, 0.02^2)
+        self.drop = Dropout(dropout, rng=rng)
+        self.blocks = [
+            TransformerEncoderLayer(
+                d_model,
+                n_heads,
+                d_ff,
+                dropout,
+                norm_first=True,
+                rng=rng,
+                dtype=dtype,
+                activation=activation,
+                rope_base=rope_base if positional == "rope" else None,
+            )
+            for _ in range(n_layers)
+        ]
+        self.norm_f = LayerNorm(d_model, dtype=dtype)
+        self.lm_head = None if tie_embeddings else Linear(d_model, vocab_size, False, rng, dtype)
+        self._h: np.ndarray | None = None  # normalised final states, for the tied backward
+        self._cached_forward = False
+
+    # -- forward / backward ----------------------------------------------------------------
+    def _check_ids(self, ids: np.ndarray, start: int = 0) -> np.ndarray:
+        ids = check_array(ids, "ids", ndim=2, dtype="int")
+        T = ids.shape[1]
+        if T < 1:
+            raise ValueError(f"ids has shape {ids.shape}; expected at least one token")
+        if start + T > self.max_len:
+            raise ValueError(
+                f"sequence length {start + T} (ids has shape {ids.shape}, {start} cached) "
+                f"exceeds max_len={self.max_len}"
+            )
+        return ids
+
+    def forward(self, ids: np.ndarray, kv_caches: list[KVCache] | None = None) -> np.ndarray:
+        """Next-token logits for ``ids``.
+
+        Parameters
+        ----------
+        ids : ndarray of int, shape (B, T)
+            Token ids in ``[0, vocab_size)``, ``T <= max_len`` (else ``ValueError``).
+        kv_caches : list of KVCache, optional
+            One cache per block (:meth:`new_kv_caches`) for incremental decoding: ``ids``
+            then continues the cached sequence. Inference only: no backward afterwards.
+
+        Returns
+        -------
+        logits : ndarray, shape (B, T, vocab_size)
+        """
+        start = 0 if kv_caches is None else _cached_length(kv_caches[0])
+        ids = self._check_ids(ids, start)
+        if kv_caches is not None and len(kv_caches) != len(self.blocks):
+            raise ValueError(f"got {len(kv_caches)} kv_caches; expected {len(self.blocks)}")
+        self._cached_forward = kv_caches is not None
+        x = self.tok_emb(ids)  # 1. x = E[ids], (B, T, D)
+        if self.pos_emb is not None:  # 2. x = x + P[start : start + T]
+            x = self.pos_emb(x, offset=start)
+        x = self.drop(x)  # 3. embedding dropout
+        for i, block in enumerate(self.blocks):  # 4. x = Block_l(x), causal
+            x = block(x, causal=True, kv_cache=None if kv_caches is None else kv_caches[i])
+        h = self.norm_f(x)  # 5. h = LN_f(x)
+        if self.lm_head is None:  # 6. z = h E^T (tied) or h W_out
+            self._h = h
+            return h @ self.tok_emb.W.data.T  # (B, T, V)
+        return self.lm_head(h)
+
+    def backward(self, dlogits: np.ndarray) -> None:
+        """Accumulate the gradient of every parameter from ``dlogits`` (B, T, vocab_size)."""
+        if self._cached_forward:
+            raise RuntimeError("backward after a forward with kv_caches is not supported")
+        if self.lm_head is None:
+            # 6. z = h E^T: dh = dz E and dE += dz^T h (the output half of the tied gradient)
+            h = self._h
+            dh = dlogits @ self.tok_emb.W.data  # (B, T, D)
+            dz2 = dlogits.reshape(-1, self.vocab_size)  # (B*T, V)
+            self.tok_emb.W.accumulate(dz2.T @ h.reshape(-1, self.d_model))  # (V, D)
+        else:
+            dh = self.lm_head.backward(dlogits)
+        dx = self.norm_f.backward(dh)  # 5. h = LN_f(x)
+        for block in reversed(self.blocks):  # 4. blocks in reverse
+            dx = block.backward(dx)
+        dx = self.drop.backward(dx)  # 3. dropout
+        if self.pos_emb is not None:  # 2. x + P: P.grad += dx, dx passes through
+            dx = self.pos_emb.backward(dx)
+        self.tok_emb.backward(dx)  # 1. E[ids]: scatter-add (the input half if tied)
+
+    def new_kv_caches(self) -> list[KVCache]:
+        """One empty :class:`KVCache` per block, for :meth:`forward` and :meth:`generate`."""
+        return [KVCache() for _ in self.blocks]
+
+    # -- sampling ----------------------------------------------------------------------------
+    def generate(
+        self,
+        prompt_ids: np.ndarray,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        rng: None | int | np.random.Generator = None,
+    ) -> np.ndarray:
+        """Sample ``max_new_tokens`` tokens after ``prompt_ids`` with the KV cache.
+
+        Parameters
+        ----------
+        prompt_ids : ndarray of int, shape (T_0,) or (B, T_0)
+            At least one token, at most ``max_len``.
+        max_new_tokens : int
+        temperature : float, default 1.0
+            Logits are divided by it; ``0`` means greedy (arg max) decoding.
+        top_k : int, optional
+            Sample only among the ``top_k`` most likely tokens.
+        rng : None, int or Generator
+
+        Returns
+        -------
+        ndarray of int, shape (T_0 + max_new_tokens,) or (B, T_0 + max_new_tokens)
+            The prompt followed by the new tokens. Once the sequence is longer than
+            ``max_len`` the context is cropped to its last ``max_len`` tokens and the
+            caches are rebuilt from it at every step (slower, but never out of range).
+        """
+        prompt = check_array(prompt_ids, "prompt_ids", ndim=(1, 2), dtype="int")
+        squeeze = prompt.ndim == 1
+        seq = prompt[None, :] if squeeze else prompt  # (B, T_0)
+        check_scalar(max_new_tokens, "max_new_tokens", kind=int, low=0)
+        check_scalar(temperature, "temperature", low=0.0)
+        if top_k is not None:
+            check_scalar(top_k, "top_k", kind=int, low=1, high=self.vocab_size)
+        rng = as_rng(rng)
+        was_training = self.training
+        self.eval()
+        try:
+            caches = self.new_kv_caches()
+            logits = self.forward(seq, caches)[:, -1]  # prefill: (B, V)
+            for i in range(max_new_tokens):
+                nxt = _sample(logits, temperature, top_k, rng)  # (B,)
+                seq = np.concatenate([seq, nxt[:, None]], axis=1)
+                if i == max_new_tokens - 1:
+                    break
+                if seq.shape[1] <= self.max_len:  # room left: one query against the cache
+                    logits = self.forward(nxt[:, None], caches)[:, -1]
+                else:  # context full: crop and recompute
+                    caches = self.new_kv_caches()
+                    logits = self.forward(seq[:, -self.max_len :], caches)[:, -1]
+        finally:
+            self.train(was_training)
+        return seq[0] if squeeze else seq
+
+
+def _cached_length(cache: KVCache) -> int:
+    """Number of positions already stored in ``cache``."""
+    return cache.length
+
+
+def _sample(
+    logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator
+) -> np.ndarray:
+    """One token per row of ``logits`` (B, V): softmax(logits / temperature), top-k, or argmax."""
+    if temperature == 0:
+        return np.argmax(logits, axis=-1)
+    z = logits.astype(np.float64) / temperature  # (B, V)
+    if top_k is not None and top_k < z.shape[-1]:
+        kth = np.partition(z, -top_k, axis=-1)[:, -top_k, None]  # (B, 1) k-th largest
+        z = np.where(z < kth, -np.inf, z)
+    p = np.exp(z - z.max(axis=-1, keepdims=True))
+    cdf = np.cumsum(p, axis=-1)  # (B, V), unnormalised
+    u = rng.random((z.shape[0], 1)) * cdf[:, -1:]  # (B, 1)
+    # inverse CDF: the first index whose cumulative mass exceeds u
+    return np.minimum((cdf <= u).sum(axis=-1), z.shape[-1] - 1)

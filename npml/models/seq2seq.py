@@ -1,0 +1,226 @@
+"""The encoder-decoder Transformer of Vaswani et al. 2017, with a hand-written backward pass.
+
+"Attention Is All You Need" (arXiv:1706.03762). The encoder reads the source ids
+:math:`s_1..s_S`, the decoder reads the target shifted right (:math:`\\text{BOS}, y_1, ..,
+y_{T-1}`) and predicts :math:`y_1..y_T` (teacher forcing):
+
+.. math::
+
+    m = \\operatorname{LN}\\bigl(\\operatorname{Enc}_N \\circ \\cdots \\circ
+        \\operatorname{Enc}_1(\\sqrt{D}\\, E^{\\text{src}}_{s} + \\operatorname{PE})\\bigr),
+
+    z = \\operatorname{LN}\\bigl(\\operatorname{Dec}_N(\\cdots
+        \\operatorname{Dec}_1(\\sqrt{D}\\, E^{\\text{tgt}}_{y_{\\text{in}}}
+        + \\operatorname{PE}, m) \\cdots, m)\\bigr)\\, W_{\\text{out}} + b_{\\text{out}},
+
+with sinusoidal positions :math:`\\operatorname{PE}_{t, 2i} = \\sin(t / 10000^{2i/D})`,
+:math:`\\operatorname{PE}_{t, 2i+1} = \\cos(t / 10000^{2i/D})`, the embeddings scaled by
+:math:`\\sqrt{D}` as in the paper, and pre-LN layers (Xiong et al. 2020) followed by a final
+LayerNorm on each stack (with ``norm_first=False`` the layers are post-LN and the final norms
+are left out, as in the original). Every decoder layer cross-attends to the same memory
+:math:`m`, so the memory's gradient is the sum of the decoder layers' contributions.
+
+Padding is described by key masks: ``src_key_mask`` (B, S) and ``tgt_key_mask`` (B, T),
+True for real tokens; a padded position is never attended to.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from npml._checks import as_rng, check_array, check_scalar
+from npml.nn.dropout import Dropout
+from npml.nn.embedding import Embedding
+from npml.nn.layer_norm import LayerNorm
+from npml.nn.linear import Linear
+from npml.nn.module import Module
+from npml.nn.positional import sinusoidal_positions
+from npml.nn.transformer import TransformerDecoderLayer, TransformerEncoderLayer
+
+
+def _key_mask(mask: np.ndarray | None, name: str, shape: tuple[int, int]) -> np.ndarray | None:
+    """(B, L) key mask -> (B, 1, 1, L), broadcastable over heads and queries."""
+    if mask is None:
+        return None
+    mask = check_array(mask, name, dtype="bool")
+    if mask.shape != shape:
+        raise ValueError(f"{name} has shape {mask.shape}; expected {shape}")
+    return mask[:, None, None, :]
+
+
+class Transformer(Module):
+    """Encoder-decoder Transformer (module docstring).
+
+    Parameters
+    ----------
+    src_vocab_size, tgt_vocab_size : int
+    d_model, n_heads : int
+    n_encoder_layers, n_decoder_layers : int
+    max_len : int
+        Longest source or target sequence.
+    d_ff : int, optional
+        FFN width; default ``4 * d_model``.
+    dropout : float, default 0.0
+    norm_first : bool, default True
+        Pre-LN (True) or post-LN (False) layers.
+    rng : None, int or Generator
+    dtype : numpy float dtype, default float64
+    activation : {"relu", "gelu"}, default "relu"
+
+    Attributes
+    ----------
+    src_emb, tgt_emb : Embedding
+    encoder, decoder : list of TransformerEncoderLayer / TransformerDecoderLayer
+    enc_norm, dec_norm : LayerNorm or None
+    out : Linear
+    """
+
+    def __init__(
+        self,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        d_model: int,
+        n_heads: int,
+        n_encoder_layers: int,
+        n_decoder_layers: int,
+        max_len: int,
+        d_ff: int | None = None,
+        dropout: float = 0.0,
+        norm_first: bool = True,
+        rng: None | int | np.random.Generator = None,
+        dtype: type = np.float64,
+        *,
+        activation: str = "relu",
+    ) -> None:
+        for name, value in [
+            ("src_vocab_size", src_vocab_size),
+            ("tgt_vocab_size", tgt_vocab_size),
+            ("d_model", d_model),
+            ("max_len", max_len),
+        ]:
+            check_scalar(value, name, kind=int, low=1)
+        check_scalar(n_encoder_layers, "n_encoder_layers", kind=int, low=1)
+        check_scalar(n_decoder_layers, "n_decoder_layers", kind=int, low=1)
+        rng = as_rng(rng)
+        self.d_model, self.max_len, self.norm_first = d_model, max_len, norm_first
+        self.src_vocab_size, self.tgt_vocab_size = src_vocab_size, tgt_vocab_size
+        # N(0, 1/D) rows times sqrt(D) gives unit-scale inputs, like the positions
+        std = d_model**-0.5
+        self.src_emb = Embedding(src_vocab_size, d_model, rng=rng, dtype=dtype, std=std)
+        self.tgt_emb = Embedding(tgt_vocab_size, d_model, rng=rng, dtype=dtype, std=std)
+        self._pe = sinusoidal_positions(max_len, d_model).astype(dtype)  # (max_len, D)
+        self.src_drop = Dropout(dropout, rng=rng)
+        self.tgt_drop = Dropout(dropout, rng=rng)
+        layer_args = (d_model, n_heads, d_ff, dropout, norm_first, rng, dtype)
+        self.encoder = [
+            TransformerEncoderLayer(*layer_args, activation=activation)
+            for _ in range(n_encoder_layers)
+        ]
+        self.decoder = [
+            TransformerDecoderLayer(*layer_args, activation=activation)
+            for _ in range(n_decoder_layers)
+        ]
+        self.enc_norm = LayerNorm(d_model, dtype=dtype) if norm_first else None
+        self.dec_norm = LayerNorm(d_model, dtype=dtype) if norm_first else None
+        self.out = Linear(d_model, tgt_vocab_size, True, rng, dtype)
+
+    def _embed(self, emb: Embedding, ids: np.ndarray, name: str) -> np.ndarray:
+        ids = check_array(ids, name, ndim=2, dtype="int")
+        if not 1 <= ids.shape[1] <= self.max_len:
+            raise ValueError(
+                f"{name} has length {ids.shape[1]}; expected between 1 and max_len={self.max_len}"
+            )
+        return np.sqrt(self.d_model) * emb(ids) + self._pe[: ids.shape[1]]  # (B, L, D)
+
+    def encode(self, src: np.ndarray, src_key_mask: np.ndarray | None = None) -> np.ndarray:
+        """Memory ``m`` of shape ``(B, S, d_model)`` for source ids ``src`` (B, S)."""
+        x = self.src_drop(self._embed(self.src_emb, src, "src"))  # 1. sqrt(D) E[src] + PE
+        mask = _key_mask(src_key_mask, "src_key_mask", x.shape[:2])
+        for layer in self.encoder:  # 2. encoder layers
+            x = layer(x, mask=mask)
+        return x if self.enc_norm is None else self.enc_norm(x)  # 3. final LN (pre-LN)
+
+    def decode(
+        self,
+        tgt: np.ndarray,
+        memory: np.ndarray,
+        src_key_mask: np.ndarray | None = None,
+        tgt_key_mask: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Logits ``(B, T, tgt_vocab_size)`` for target inputs ``tgt`` (B, T) given memory."""
+        y = self.tgt_drop(self._embed(self.tgt_emb, tgt, "tgt"))  # 4. sqrt(D) E[tgt] + PE
+        B, T = y.shape[:2]
+        mask = _key_mask(tgt_key_mask, "tgt_key_mask", (B, T))
+        memory_mask = _key_mask(src_key_mask, "src_key_mask", memory.shape[:2])
+        for layer in self.decoder:  # 5. decoder layers: causal self-attn + cross-attn
+            y = layer(y, memory, mask=mask, memory_mask=memory_mask, causal=True)
+        if self.dec_norm is not None:
+            y = self.dec_norm(y)  # 6. final LN (pre-LN)
+        return self.out(y)  # 7. z = y W_out + b_out
+
+    def forward(
+        self,
+        src: np.ndarray,
+        tgt: np.ndarray,
+        src_key_mask: np.ndarray | None = None,
+        tgt_key_mask: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Teacher-forced logits ``(B, T, tgt_vocab_size)`` (module docstring).
+
+        Parameters
+        ----------
+        src : ndarray of int, shape (B, S)
+        tgt : ndarray of int, shape (B, T)
+            Target shifted right (starts with a BOS token).
+        src_key_mask, tgt_key_mask : ndarray of bool, shapes (B, S) and (B, T), optional
+            True for real tokens, False for padding.
+        """
+        memory = self.encode(src, src_key_mask)
+        if memory.shape[0] != np.shape(tgt)[0]:
+            raise ValueError(f"src has batch size {memory.shape[0]} but tgt has {np.shape(tgt)[0]}")
+        return self.decode(tgt, memory, src_key_mask, tgt_key_mask)
+
+    def backward(self, dlogits: np.ndarray) -> None:
+        """Accumulate the gradient of every parameter from ``dlogits`` (B, T, V)."""
+        dy = self.out.backward(dlogits)  # 7.
+        if self.dec_norm is not None:
+            dy = self.dec_norm.backward(dy)  # 6.
+        dmemory = 0.0
+        for layer in reversed(self.decoder):  # 5. memory feeds every decoder layer: sum
+            dy, dm = layer.backward(dy)
+            dmemory = dmemory + dm
+        dy = self.tgt_drop.backward(dy)  # 4. (PE is a constant: no gradient)
+        self.tgt_emb.backward(np.sqrt(self.d_model) * dy)
+        dx = dmemory  # 3. the memory's gradient enters the encoder
+        if self.enc_norm is not None:
+            dx = self.enc_norm.backward(dx)  # 3.
+        for layer in reversed(self.encoder):  # 2.
+            dx = layer.backward(dx)
+        dx = self.src_drop.backward(dx)  # 1.
+        self.src_emb.backward(np.sqrt(self.d_model) * dx)
+
+    def generate(
+        self,
+        src: np.ndarray,
+        max_new_tokens: int,
+        bos_id: int,
+        src_key_mask: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Greedy decoding: ``(B, max_new_tokens)`` target ids after ``bos_id``.
+
+        The decoder is rerun on the whole prefix at each step (simple, O(T^2) layers calls;
+        the causal LM shows the KV-cache version).
+        """
+        check_scalar(max_new_tokens, "max_new_tokens", kind=int, low=1, high=self.max_len)
+        check_scalar(bos_id, "bos_id", kind=int, low=0, high=self.tgt_vocab_size - 1)
+        was_training = self.training
+        self.eval()
+        try:
+            memory = self.encode(src, src_key_mask)
+            tgt = np.full((memory.shape[0], 1), bos_id, dtype=np.int64)
+            for _ in range(max_new_tokens):
+                logits = self.decode(tgt, memory, src_key_mask)[:, -1]  # (B, V)
+                tgt = np.concatenate([tgt, np.argmax(logits, axis=-1)[:, None]], axis=1)
+        finally:
+            self.train(was_training)
+        return tgt[:, 1:]

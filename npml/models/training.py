@@ -1,0 +1,268 @@
+"""A small, readable training loop: batch, loss, backward, optimizer step, evaluate.
+
+Training minimises the mean cross-entropy of the model's predictions,
+
+.. math::
+
+    \\mathcal{L}(\\theta) = -\\frac{1}{N} \\sum_{n=1}^{N} \\log p_\\theta(y_n \\mid x_n),
+
+by stochastic gradient steps on random mini-batches. Every step is the same five lines:
+
+1. draw a batch,
+2. ``model.zero_grad()``,
+3. forward pass and loss (:func:`~npml.nn.losses.softmax_cross_entropy_forward`),
+4. backward pass (``model.backward(dlogits)`` accumulates every ``Parameter.grad``),
+5. optional gradient-norm clipping, then ``optimizer.step()``;
+
+and every ``eval_every`` steps the model is evaluated in ``eval()`` mode (dropout off).
+The default optimizer is AdamW (Loshchilov & Hutter 2019, "Decoupled Weight Decay
+Regularization", arXiv:1711.05101) with weight decay on matrices only.
+
+For a language model the batch is ``block_size`` consecutive tokens starting at random
+offsets of a token array, and the targets are the same windows shifted by one:
+``x = tokens[s : s + T]``, ``y = tokens[s + 1 : s + T + 1]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from npml._checks import as_rng, check_array, check_scalar
+from npml.nn.losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from npml.nn.module import Module
+
+
+@dataclass
+class History:
+    """Losses recorded by :func:`fit`: one train loss per step, one val loss per evaluation."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_step: list[int] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+
+
+class _PlainSGD:
+    """Stand-in until npml.optim lands: theta <- theta - lr * grad."""
+
+    def __init__(self, params: list, lr: float) -> None:
+        self.params, self.lr = params, lr
+
+    def step(self) -> None:
+        for p in self.params:
+            p.data -= self.lr * p.grad
+
+
+def _clip_grad_norm(params: list, max_norm: float) -> float:
+    norm = float(np.sqrt(sum(float(np.sum(p.grad * p.grad)) for p in params)))
+    if norm > max_norm:
+        for p in params:
+            p.grad *= max_norm / norm
+    return norm
+
+
+def make_optimizer(model: Module, lr: float = 3e-3, weight_decay: float = 0.01) -> Any:
+    """AdamW over the model's parameters, decaying matrices but not biases/gains."""
+    try:
+        from npml.optim import AdamW, decay_groups
+    except ImportError:
+        return _PlainSGD([p for _, p in model.parameters()], lr)
+    return AdamW(decay_groups(model, weight_decay), lr=lr)
+
+
+def fit(
+    model: Module,
+    loss_and_backward: Callable[[np.random.Generator], float],
+    optimizer: Any,
+    steps: int,
+    *,
+    eval_fn: Callable[[], float] | None = None,
+    eval_every: int = 100,
+    clip_norm: float | None = 1.0,
+    rng: None | int | np.random.Generator = None,
+    log: Callable[[str], None] | None = None,
+) -> History:
+    """Run ``steps`` optimizer steps (module docstring) and return the :class:`History`.
+
+    Parameters
+    ----------
+    model : Module
+        Switched to training mode for the steps and to eval mode for evaluations.
+    loss_and_backward : callable
+        ``loss_and_backward(rng)`` draws a batch with ``rng``, runs forward and backward
+        (accumulating gradients) and returns the batch loss.
+    optimizer : object with ``step()``
+        Updates the parameters from their ``grad`` (e.g. :func:`make_optimizer`).
+    steps : int
+    eval_fn : callable, optional
+        ``eval_fn()`` returns a validation loss; called every ``eval_every`` steps and after
+        the last step.
+    eval_every : int, default 100
+    clip_norm : float or None, default 1.0
+        Rescale the gradients so that their global L2 norm is at most this.
+    rng : None, int or Generator
+        Batch sampling randomness.
+    log : callable, optional
+        Receives one progress line per evaluation (e.g. ``print``).
+    """
+    try:
+        from npml.optim import clip_grad_norm
+    except ImportError:
+        clip_grad_norm = _clip_grad_norm
+    check_scalar(steps, "steps", kind=int, low=1)
+    check_scalar(eval_every, "eval_every", kind=int, low=1)
+    rng = as_rng(rng)
+    params = [p for _, p in model.parameters()]
+    history = History()
+    model.train()
+    for step in range(1, steps + 1):
+        model.zero_grad()  # 2. gradients accumulate, so clear them first
+        loss = loss_and_backward(rng)  # 1., 3., 4. batch, forward + loss, backward
+        if clip_norm is not None:
+            clip_grad_norm(params, clip_norm)  # 5. clip ...
+        optimizer.step()  # ... and step
+        history.train_loss.append(float(loss))
+        if eval_fn is not None and (step % eval_every == 0 or step == steps):
+            model.eval()
+            val = float(eval_fn())
+            model.train()
+            history.val_step.append(step)
+            history.val_loss.append(val)
+            if log is not None:
+                recent = float(np.mean(history.train_loss[-eval_every:]))
+                log(f"step {step:5d}  train loss {recent:.3f}  val loss {val:.3f}")
+    model.eval()
+    return history
+
+
+# -- language models -----------------------------------------------------------------------
+
+
+def sample_lm_batch(
+    tokens: np.ndarray, batch_size: int, block_size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random windows ``x`` of ``tokens`` and their next-token targets ``y``, each (B, T)."""
+    if tokens.shape[0] <= block_size:
+        raise ValueError(
+            f"tokens has length {tokens.shape[0]}; expected more than block_size={block_size}"
+        )
+    starts = rng.integers(0, tokens.shape[0] - block_size, size=batch_size)  # (B,)
+    idx = starts[:, None] + np.arange(block_size)  # (B, T)
+    return tokens[idx], tokens[idx + 1]
+
+
+def lm_loss(model: Module, x: np.ndarray, y: np.ndarray, backward: bool = True) -> float:
+    """Mean next-token cross-entropy of ``model`` on ``(x, y)``; backpropagates if asked."""
+    logits = model.forward(x)  # (B, T, V)
+    loss, cache = softmax_cross_entropy_forward(logits, y)
+    if backward:
+        model.backward(softmax_cross_entropy_backward(1.0, cache))
+    return float(loss)
+
+
+def evaluate_lm(model: Module, tokens: np.ndarray, block_size: int, batch_size: int = 32) -> float:
+    """Mean next-token loss over consecutive, non-overlapping windows covering ``tokens``.
+
+    Deterministic (no sampling), so two evaluations of the same model agree exactly.
+    """
+    n = (tokens.shape[0] - 1) // block_size  # number of full windows
+    if n < 1:
+        raise ValueError(
+            f"tokens has length {tokens.shape[0]}; expected more than block_size={block_size}"
+        )
+    starts = np.arange(n) * block_size
+    total = 0.0
+    for i in range(0, n, batch_size):
+        idx = starts[i : i + batch_size, None] + np.arange(block_size)  # (b, T)
+        total += lm_loss(model, tokens[idx], tokens[idx + 1], backward=False) * idx.shape[0]
+    return total / n
+
+
+def train_causal_lm(
+    model: Module,
+    train_tokens: np.ndarray,
+    val_tokens: np.ndarray | None = None,
+    *,
+    steps: int = 500,
+    batch_size: int = 16,
+    block_size: int | None = None,
+    lr: float = 3e-3,
+    weight_decay: float = 0.01,
+    eval_every: int = 100,
+    clip_norm: float | None = 1.0,
+    rng: None | int | np.random.Generator = None,
+    log: Callable[[str], None] | None = None,
+) -> History:
+    """Train a :class:`~npml.models.CausalLM` on next-token prediction over ``train_tokens``.
+
+    Parameters
+    ----------
+    model : CausalLM
+    train_tokens, val_tokens : ndarray of int, shape (N,)
+        Token ids; ``val_tokens`` (optional) is evaluated with :func:`evaluate_lm`.
+    steps, batch_size : int
+    block_size : int, optional
+        Window length; default ``model.max_len``.
+    lr, weight_decay : float
+        AdamW settings (:func:`make_optimizer`).
+    eval_every : int
+    clip_norm : float or None
+    rng : None, int or Generator
+    log : callable, optional
+
+    Returns
+    -------
+    History
+    """
+    train_tokens = check_array(train_tokens, "train_tokens", ndim=1, dtype="int")
+    if val_tokens is not None:
+        val_tokens = check_array(val_tokens, "val_tokens", ndim=1, dtype="int")
+    block_size = model.max_len if block_size is None else block_size
+    check_scalar(block_size, "block_size", kind=int, low=1, high=model.max_len)
+    check_scalar(batch_size, "batch_size", kind=int, low=1)
+
+    def loss_and_backward(rng: np.random.Generator) -> float:
+        x, y = sample_lm_batch(train_tokens, batch_size, block_size, rng)
+        return lm_loss(model, x, y)
+
+    eval_fn = None
+    if val_tokens is not None:
+        eval_fn = lambda: evaluate_lm(model, val_tokens, block_size)
+    optimizer = make_optimizer(model, lr=lr, weight_decay=weight_decay)
+    return fit(
+        model,
+        loss_and_backward,
+        optimizer,
+        steps,
+        eval_fn=eval_fn,
+        eval_every=eval_every,
+        clip_norm=clip_norm,
+        rng=rng,
+        log=log,
+    )
+
+
+# -- sequence to sequence ------------------------------------------------------------------
+
+
+def seq2seq_loss(
+    model: Module,
+    src: np.ndarray,
+    tgt_in: np.ndarray,
+    tgt_out: np.ndarray,
+    backward: bool = True,
+    **masks: np.ndarray | None,
+) -> float:
+    """Mean cross-entropy of an encoder-decoder ``Transformer`` with teacher forcing.
+
+    ``tgt_in`` is the target shifted right (starting with a BOS token) and ``tgt_out`` the
+    target itself; ``masks`` (``src_key_mask``, ``tgt_key_mask``) go to ``model.forward``.
+    """
+    logits = model.forward(src, tgt_in, **masks)  # (B, T, V)
+    loss, cache = softmax_cross_entropy_forward(logits, tgt_out)
+    if backward:
+        model.backward(softmax_cross_entropy_backward(1.0, cache))
+    return float(loss)

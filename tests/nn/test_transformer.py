@@ -1,0 +1,156 @@
+"""Encoder and decoder layers: gradients of every input and parameter, both norm orders."""
+
+import numpy as np
+import pytest
+
+from npml.nn.transformer import TransformerDecoderLayer, TransformerEncoderLayer
+from npml.testing import numerical_gradient, relative_error
+
+
+def assert_gradient(run, x, analytic, dout, what):
+    numeric = numerical_gradient(lambda _: run(), x, dout)
+    if max(np.abs(numeric).max(), np.abs(analytic).max()) < 1e-8:
+        return  # the true gradient is zero (e.g. W_q when softmax has a single key)
+    err = relative_error(analytic, numeric)
+    assert err < 1e-6, f"{what}: relative error {err:.2e}"
+
+
+def assert_all_gradients(module, run, inputs, dout):
+    """Backprop ``dout`` through ``run()`` and compare every input/parameter gradient.
+
+    ``run()`` returns the module output; ``inputs`` maps names to the arrays ``run`` reads
+    (perturbed in place by the finite differences); the backward result is matched to them
+    in order.
+    """
+    run()
+    module.zero_grad()
+    grads = module.backward(dout)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    assert len(grads) == len(inputs)
+    for (name, x), g in zip(inputs.items(), grads, strict=True):
+        assert_gradient(run, x, g, dout, f"input {name}")
+    for name, p in module.parameters():
+        assert_gradient(run, p.data, p.grad, dout, f"parameter {name}")
+
+
+@pytest.mark.parametrize(
+    ("norm_first", "B", "T", "causal", "padded"),
+    [
+        (True, 2, 5, False, True),
+        (False, 2, 5, False, True),
+        (True, 1, 1, False, False),
+        (False, 2, 4, True, True),
+        (True, 2, 4, True, False),
+    ],
+)
+def test_encoder_layer_gradients(rng, norm_first, B, T, causal, padded):
+    layer = TransformerEncoderLayer(6, 2, d_ff=7, norm_first=norm_first, rng=rng)
+    x = rng.standard_normal((B, T, 6))
+    mask = None
+    if padded:  # key padding: the last key of the first sequence is padding
+        mask = np.ones((B, 1, 1, T), dtype=bool)
+        mask[0, ..., -1] = False
+    dout = rng.standard_normal((B, T, 6))
+    assert_all_gradients(layer, lambda: layer.forward(x, mask=mask, causal=causal), {"x": x}, dout)
+
+
+@pytest.mark.parametrize(
+    ("norm_first", "T", "S"), [(True, 3, 5), (False, 3, 5), (True, 1, 4), (False, 4, 1)]
+)
+def test_decoder_layer_gradients(rng, norm_first, T, S):
+    B, D = 2, 6
+    layer = TransformerDecoderLayer(D, 3, d_ff=5, norm_first=norm_first, rng=rng)
+    x = rng.standard_normal((B, T, D))
+    memory = rng.standard_normal((B, S, D))
+    tgt_mask = np.ones((B, 1, 1, T), dtype=bool)
+    mem_mask = np.ones((B, 1, 1, S), dtype=bool)
+    if T > 1:
+        tgt_mask[1, ..., -1] = False  # target padding in the second sequence
+    if S > 1:
+        mem_mask[0, ..., -2:] = False  # source padding in the first sequence
+    dout = rng.standard_normal((B, T, D))
+
+    def run():
+        return layer.forward(x, memory, mask=tgt_mask, memory_mask=mem_mask)
+
+    assert_all_gradients(layer, run, {"x": x, "memory": memory}, dout)
+
+
+def test_padded_memory_positions_get_no_gradient_and_no_influence(rng):
+    layer = TransformerDecoderLayer(4, 2, rng=rng)
+    x = rng.standard_normal((1, 3, 4))
+    memory = rng.standard_normal((1, 5, 4))
+    mem_mask = np.array([True, True, True, False, False])[None, None, None, :]
+    y = layer.forward(x, memory, memory_mask=mem_mask)
+    _, dmemory = layer.backward(np.ones_like(y))
+    assert np.all(dmemory[0, 3:] == 0)
+    memory2 = memory.copy()
+    memory2[0, 3:] = rng.standard_normal((2, 4))
+    np.testing.assert_allclose(layer.forward(x, memory2, memory_mask=mem_mask), y, atol=1e-12)
+
+
+def test_decoder_self_attention_is_causal(rng):
+    layer = TransformerDecoderLayer(4, 2, rng=rng)
+    x = rng.standard_normal((1, 5, 4))
+    memory = rng.standard_normal((1, 3, 4))
+    y = layer.forward(x, memory)
+    x2 = x.copy()
+    x2[0, 3:] += 1.0
+    y2 = layer.forward(x2, memory)
+    np.testing.assert_allclose(y2[0, :3], y[0, :3], atol=1e-12)
+    assert not np.allclose(y2[0, 3:], y[0, 3:])
+
+
+@pytest.mark.parametrize("D", [4, 8, 12])
+def test_parameter_counts(D):
+    # attention 4 D^2 (no biases), FFN 8 D^2 + 5 D, and 2 D per LayerNorm
+    enc = TransformerEncoderLayer(D, 2, rng=0)
+    assert enc.n_params() == 4 * D * D + (8 * D * D + 5 * D) + 2 * 2 * D
+    dec = TransformerDecoderLayer(D, 2, rng=0)
+    assert dec.n_params() == 2 * 4 * D * D + (8 * D * D + 5 * D) + 3 * 2 * D
+
+
+def test_post_ln_output_is_normalised_and_pre_ln_is_not(rng):
+    x = 3.0 * rng.standard_normal((2, 4, 8)) + 1.0
+    post = TransformerEncoderLayer(8, 2, norm_first=False, rng=0).forward(x)
+    np.testing.assert_allclose(post.mean(axis=-1), 0.0, atol=1e-10)
+    np.testing.assert_allclose(post.var(axis=-1), 1.0, rtol=1e-3)  # eps=1e-5 in the variance
+    pre = TransformerEncoderLayer(8, 2, norm_first=True, rng=0).forward(x)
+    assert np.abs(pre.mean(axis=-1)).max() > 0.1
+
+
+def test_dropout_only_in_training_mode(rng):
+    layer = TransformerEncoderLayer(8, 2, dropout=0.5, rng=0)
+    x = rng.standard_normal((2, 4, 8))
+    assert not np.allclose(layer.forward(x), layer.forward(x))  # two different masks
+    layer.eval()
+    np.testing.assert_array_equal(layer.forward(x), layer.forward(x))
+    no_drop = TransformerEncoderLayer(8, 2, dropout=0.0, rng=0)
+    np.testing.assert_allclose(layer.forward(x), no_drop.forward(x), atol=1e-12)
+
+
+def test_float32_stays_float32(rng):
+    layer = TransformerDecoderLayer(8, 2, rng=0, dtype=np.float32)
+    x = rng.standard_normal((2, 3, 8)).astype(np.float32)
+    m = rng.standard_normal((2, 5, 8)).astype(np.float32)
+    y = layer.forward(x, m)
+    assert y.dtype == np.float32
+    dx, dm = layer.backward(np.ones_like(y))
+    assert dx.dtype == np.float32 and dm.dtype == np.float32
+    assert all(p.grad.dtype == np.float32 for _, p in layer.parameters())
+
+
+def test_bad_input(rng):
+    with pytest.raises(ValueError, match="d_model=10"):
+        TransformerEncoderLayer(10, 3)
+    layer = TransformerDecoderLayer(8, 2, rng=0)
+    with pytest.raises(ValueError, match=r"x has shape \(2, 3, 7\)"):
+        layer.forward(np.zeros((2, 3, 7)), np.zeros((2, 4, 8)))
+    with pytest.raises(ValueError, match="memory has batch size 3"):
+        layer.forward(np.zeros((2, 3, 8)), np.zeros((3, 4, 8)))
+    x = np.zeros((2, 3, 8))
+    x[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        TransformerEncoderLayer(8, 2, rng=0).forward(x)
+    with pytest.raises(ValueError, match="dropout"):
+        TransformerEncoderLayer(8, 2, dropout=1.0)
