@@ -1,0 +1,319 @@
+"""Elastic-net linear regression by coordinate descent, and its regularization path.
+
+Zou & Hastie (2005), "Regularization and variable selection via the elastic net". The
+estimator minimises scikit-learn's objective
+
+.. math::
+
+    \\frac{1}{2n} \\|y - Xw - b\\|^2 + \\alpha \\rho \\|w\\|_1
+    + \\frac{\\alpha (1 - \\rho)}{2} \\|w\\|^2 ,
+    \\qquad \\rho = \\texttt{l1\\_ratio} \\in [0, 1] ,
+
+so that ``l1_ratio=1`` is the lasso (sparse weights) and ``l1_ratio=0`` is ridge
+regression (small, dense weights); in between, correlated features enter together (the
+grouping effect) while irrelevant ones stay exactly zero. The intercept :math:`b` is not
+penalised: it is removed by centring ``X`` and ``y`` and recovered as
+:math:`b = \\bar y - \\bar x^\\top w`. The solver is cyclic coordinate descent with
+scikit-learn's duality-gap stopping rule and gap-safe screening (``_cd.py``, ``_gap.py``),
+so ``n_iter_`` and ``dual_gap_`` mean what they mean there.
+
+When ``n >= p`` the fit runs on the Gram matrix :math:`X^\\top X` (one BLAS call over the
+data, then sweeps that never touch it again); otherwise on a transposed copy of ``X``,
+keeping the residual up to date.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from npml._checks import check_array, check_is_fitted, check_same_length, check_scalar
+from npml.linear._cd import _enet_cd_gram_kernel, _enet_cd_kernel
+
+# Centring the Gram matrix as X^T X - n xbar xbar^T loses about log10(ratio) digits, where
+# ratio = (X_j^T X_j) / ||X_j - xbar_j||^2; beyond this we centre X itself instead.
+_MAX_CANCELLATION = 1e6
+
+
+class ConvergenceWarning(UserWarning):
+    """Coordinate descent stopped at ``max_iter`` before the duality gap reached ``tol``."""
+
+
+class EnetPath(NamedTuple):
+    """The result of :func:`enet_path`, one column per alpha (alphas in decreasing order)."""
+
+    alphas: np.ndarray  # (n_alphas,)
+    coefs: np.ndarray  # (p, n_alphas)
+    intercepts: np.ndarray  # (n_alphas,)
+    dual_gaps: np.ndarray  # (n_alphas,), divided by n like ElasticNet.dual_gap_
+    n_iters: np.ndarray  # (n_alphas,), sweeps per alpha
+
+
+def _check_hyper(alpha: Any, l1_ratio: Any, max_iter: Any, tol: Any) -> None:
+    check_scalar(alpha, "alpha", low=0.0)
+    check_scalar(l1_ratio, "l1_ratio", low=0.0, high=1.0)
+    check_scalar(max_iter, "max_iter", kind=numbers.Integral, low=1)
+    check_scalar(tol, "tol", low=0.0)
+
+
+def _check_data(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    X = check_array(X, "X", ndim=2, dtype=np.float64, min_size=1)
+    y = check_array(y, "y", ndim=1, dtype=np.float64)
+    check_same_length(X, "X", y, "y")
+    return X, y
+
+
+class _Prepared(NamedTuple):
+    """Centred data in the form a kernel wants: Gram (Q, q) or transposed X (Xt, y)."""
+
+    A: np.ndarray  # Q (p, p) or Xt (p, n), C-contiguous
+    b: np.ndarray  # q (p,) or centred y (n,)
+    y_sq: float  # ||y - ybar||^2
+    X_mean: np.ndarray  # (p,), zeros without intercept
+    y_mean: float
+    gram: bool
+
+
+def _prepare(X: np.ndarray, y: np.ndarray, fit_intercept: bool, gram: bool) -> _Prepared:
+    n, p = X.shape
+    X_mean = np.zeros(p)
+    y_mean = float(y.mean()) if fit_intercept else 0.0
+    yc = y - y_mean  # (n,)
+    if gram:
+        if fit_intercept:
+            # one pass over X gives X^T yc and the column sums; X^T yc = Xc^T yc because
+            # yc sums to zero, so only the Gram matrix needs a centring correction
+            s = X.T @ np.column_stack((yc, np.ones(n)))  # (p, 2)
+            q, X_mean = s[:, 0].copy(), s[:, 1] / n
+            Q = X.T @ X  # (p, p), BLAS syrk
+            raw_diag = Q.diagonal().copy()
+            Q -= n * np.outer(X_mean, X_mean)
+            if np.any(raw_diag > _MAX_CANCELLATION * np.maximum(Q.diagonal(), 0.0)):
+                Xc = _centred(X, X_mean)  # badly centred data, or a constant column
+                Q, q = Xc.T @ Xc, Xc.T @ yc
+        else:
+            Q, q = X.T @ X, X.T @ y
+        return _Prepared(np.ascontiguousarray(Q), q, float(yc @ yc), X_mean, y_mean, True)
+    if fit_intercept:
+        X_mean = X.mean(axis=0)
+        Xt = np.ascontiguousarray(_centred(X, X_mean).T)  # (p, n)
+    else:
+        Xt = np.ascontiguousarray(X.T)
+    return _Prepared(Xt, yc, float(yc @ yc), X_mean, y_mean, False)
+
+
+def _centred(X: np.ndarray, X_mean: np.ndarray) -> np.ndarray:
+    """X - X_mean, with constant columns set exactly to zero (not to round-off)."""
+    Xc = X - X_mean  # (n, p)
+    Xc[:, np.all(X == X[:1], axis=0)] = 0.0
+    return Xc
+
+
+def _solve(
+    prep: _Prepared,
+    w: np.ndarray,
+    n: int,
+    alpha: float,
+    l1_ratio: float,
+    max_iter: int,
+    tol: float,
+) -> tuple[float, int]:
+    """Run the kernel on the scaled penalties; updates ``w``; returns (gap / n, n_iter)."""
+    l1 = n * alpha * l1_ratio
+    l2 = n * alpha * (1.0 - l1_ratio)
+    if prep.gram:
+        gap, n_iter = _enet_cd_gram_kernel(
+            w, prep.A, prep.b, prep.y_sq, l1, l2, max_iter, tol, True
+        )
+    else:
+        gap, n_iter = _enet_cd_kernel(w, prep.A, prep.b, l1, l2, max_iter, tol, True)
+    if gap > tol * prep.y_sq:
+        warnings.warn(
+            f"coordinate descent did not converge in max_iter={max_iter} sweeps (alpha="
+            f"{alpha:g}, l1_ratio={l1_ratio:g}): duality gap {gap / n:.3g} > tolerance "
+            f"{tol * prep.y_sq / n:.3g}; increase max_iter or tol, or scale the features",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return gap / n, int(n_iter)
+
+
+class ElasticNet:
+    """Linear regression with an elastic-net penalty, fitted by coordinate descent.
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+        Overall penalty strength :math:`\\alpha \\ge 0`.
+    l1_ratio : float, default 0.5
+        Mix :math:`\\rho \\in [0, 1]` between the L1 (1: lasso) and L2 (0: ridge) penalties.
+    fit_intercept : bool, default True
+        Fit an unpenalised intercept (by centring X and y).
+    max_iter : int, default 1000
+        Maximum number of coordinate-descent sweeps.
+    tol : float, default 1e-4
+        Stop when the duality gap of the ``n``-scaled problem is at most
+        ``tol * ||y - ybar||^2`` (scikit-learn's rule).
+    warm_start : bool, default False
+        Start the next ``fit`` from the current ``coef_`` instead of zeros.
+
+    Attributes
+    ----------
+    coef_ : ndarray, shape (p,)
+    intercept_ : float
+    n_iter_ : int
+        Sweeps run by the last ``fit`` (0 if the start already met the tolerance).
+    dual_gap_ : float
+        Duality gap at the solution, on the objective above (i.e. divided by ``n``).
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        l1_ratio: float = 0.5,
+        fit_intercept: bool = True,
+        max_iter: int = 1000,
+        tol: float = 1e-4,
+        warm_start: bool = False,
+    ) -> None:
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.warm_start = warm_start
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor arguments (scikit-learn's ``clone`` relies on this)."""
+        names = ("alpha", "l1_ratio", "fit_intercept", "max_iter", "tol", "warm_start")
+        return {name: getattr(self, name) for name in names}
+
+    def set_params(self, **params: Any) -> ElasticNet:
+        """Set constructor arguments; unknown names raise ``ValueError``."""
+        valid = self.get_params()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"{name!r} is not a parameter of ElasticNet; expected {valid}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"ElasticNet({args})"
+
+    def fit(self, X: Any, y: Any) -> ElasticNet:
+        """Fit on ``X`` (n, p) and ``y`` (n,); returns ``self``."""
+        _check_hyper(self.alpha, self.l1_ratio, self.max_iter, self.tol)
+        for name in ("fit_intercept", "warm_start"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name}={getattr(self, name)!r}; expected True or False")
+        X, y = _check_data(X, y)
+        n, p = X.shape
+        if self.warm_start and hasattr(self, "coef_"):
+            if self.coef_.shape != (p,):
+                raise ValueError(
+                    f"warm_start=True but coef_ has shape {self.coef_.shape} and X has {p} "
+                    "features; expected the same number (or set warm_start=False)"
+                )
+            w = self.coef_.astype(np.float64, copy=True)
+        else:
+            w = np.zeros(p)
+        prep = _prepare(X, y, bool(self.fit_intercept), gram=n >= p)
+        self.dual_gap_, self.n_iter_ = _solve(
+            prep,
+            w,
+            n,
+            float(self.alpha),
+            float(self.l1_ratio),
+            int(self.max_iter),
+            float(self.tol),
+        )
+        self.coef_ = w
+        self.intercept_ = float(prep.y_mean - prep.X_mean @ w) if self.fit_intercept else 0.0
+        self.n_features_in_ = p
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions ``X @ coef_ + intercept_`` for ``X`` (m, p); shape (m,)."""
+        check_is_fitted(self, "coef_")
+        X = check_array(X, "X", ndim=2, dtype=np.float64)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features; expected {self.n_features_in_} as in fit"
+            )
+        return X @ self.coef_ + self.intercept_
+
+
+def enet_path(
+    X: Any,
+    y: Any,
+    l1_ratio: float = 0.5,
+    alphas: Any = None,
+    n_alphas: int = 100,
+    eps: float = 1e-3,
+    *,
+    fit_intercept: bool = False,
+    max_iter: int = 1000,
+    tol: float = 1e-4,
+) -> EnetPath:
+    """Elastic-net solutions for a decreasing sequence of alphas, each warm-started.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, p)
+    y : array_like, shape (n,)
+    l1_ratio : float, default 0.5
+    alphas : array_like, shape (n_alphas,), optional
+        Penalties to solve for (sorted into decreasing order). By default ``n_alphas``
+        values spaced evenly in log scale from ``alpha_max`` down to ``eps * alpha_max``,
+        where :math:`\\alpha_{max} = \\|X^\\top y\\|_\\infty / (n \\rho)` is the smallest
+        alpha whose solution is all zeros (needs ``l1_ratio > 0``).
+    n_alphas : int, default 100
+    eps : float, default 1e-3
+    fit_intercept : bool, default False
+        Like scikit-learn's ``enet_path``, X and y are used as given; True centres them
+        and returns the intercepts.
+    max_iter, tol : as in :class:`ElasticNet`.
+
+    Returns
+    -------
+    EnetPath
+        ``(alphas, coefs, intercepts, dual_gaps, n_iters)``; ``coefs`` has shape
+        ``(p, n_alphas)``.
+    """
+    _check_hyper(1.0, l1_ratio, max_iter, tol)
+    check_scalar(eps, "eps", low=0.0, low_inclusive=False)
+    X, y = _check_data(X, y)
+    n, p = X.shape
+    prep = _prepare(X, y, bool(fit_intercept), gram=n >= p)
+    if alphas is None:
+        check_scalar(n_alphas, "n_alphas", kind=numbers.Integral, low=1)
+        if l1_ratio == 0:
+            raise ValueError(
+                "l1_ratio=0 with alphas=None: alpha_max is infinite for ridge; pass alphas"
+            )
+        Xty = prep.b if prep.gram else prep.A @ prep.b  # (p,)
+        alpha_max = float(np.max(np.abs(Xty))) / (n * l1_ratio)
+        if alpha_max <= np.finfo(np.float64).resolution:  # y is (nearly) constant
+            alphas = np.full(n_alphas, np.finfo(np.float64).resolution)
+        else:
+            alphas = np.geomspace(alpha_max, alpha_max * eps, num=n_alphas)
+    else:
+        alphas = check_array(alphas, "alphas", ndim=1, dtype=np.float64, min_size=1)
+        if np.any(alphas < 0):
+            raise ValueError(f"alphas has a negative entry ({alphas.min():g}); expected >= 0")
+        alphas = np.sort(alphas)[::-1]
+    k = len(alphas)
+    coefs = np.empty((p, k))
+    gaps = np.empty(k)
+    n_iters = np.empty(k, dtype=np.int64)
+    w = np.zeros(p)
+    for i, alpha in enumerate(alphas):
+        gaps[i], n_iters[i] = _solve(prep, w, n, float(alpha), float(l1_ratio), max_iter, tol)
+        coefs[:, i] = w  # w carries on as the next alpha's start (warm start)
+    intercepts = prep.y_mean - prep.X_mean @ coefs
+    return EnetPath(np.array(alphas), coefs, intercepts, gaps, n_iters)
