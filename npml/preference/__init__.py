@@ -1,0 +1,1 @@
+"""Learning from preferences: Bradley-Terry scores, reward models, DPO / IPO / PsiPO, SLiC."""
