@@ -30,7 +30,7 @@ def _shifted(x: np.ndarray, axis: int | tuple[int, ...] | None) -> tuple[np.ndar
     """Return ``(x - m, m)`` with ``m`` the max over ``axis`` (0 where a slice is all -inf)."""
     if np.isnan(x).any() or np.isposinf(x).any():
         raise ValueError("x contains NaN or +inf; softmax is only defined for logits < +inf")
-    m = np.max(x, axis=axis, keepdims=True)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # an empty slice acts all -inf
     m = np.where(np.isneginf(m), 0.0, m).astype(x.dtype, copy=False)  # all -inf slice
     return x - m, m
 
@@ -99,8 +99,8 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """
     x = check_array(x, "x", finite=False)
     z, _ = _shifted(x, axis)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # -inf - (-inf) is fixed just below
         lse = np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
-    out = z - lse
+        out = z - lse
     # all -inf slice: z = -inf and lse = -inf give NaN; the defined result is -inf
     return np.where(np.isneginf(lse), -np.inf, out).astype(x.dtype, copy=False)

@@ -1,0 +1,280 @@
+"""Variance and standard deviation, in one array or streamed (Welford; Chan, Golub, LeVeque).
+
+.. math::
+
+    \\bar x = \\frac{1}{n}\\sum_{i=1}^n x_i, \\qquad
+    \\sigma^2 = \\frac{1}{n - \\text{ddof}} \\sum_{i=1}^n (x_i - \\bar x)^2
+    = \\frac{M_2}{n - \\text{ddof}}.
+
+``ddof=0`` is the notes' :math:`1/n` definition; ``ddof=1`` the unbiased sample variance.
+The textbook shortcut :math:`\\overline{x^2} - \\bar x^2` subtracts two nearly equal
+numbers when the mean is large compared with the spread: for data :math:`10^9 + \\epsilon`
+both terms are about :math:`10^{18}`, where float64 resolves steps of 128, so a spread of
+order 1 is lost entirely. :func:`variance` uses two passes instead (mean first, then the
+squared deviations, plus the correction term of Chan, Golub and LeVeque [2]_ that removes
+the rounding error of the mean).
+
+Streaming data cannot be passed over twice. Welford's update [1]_ keeps the count, the
+mean and :math:`M_2` and folds in one value at a time, without any cancellation:
+
+.. math::
+
+    n \\leftarrow n + 1, \\quad \\delta = x - \\bar x, \\quad
+    \\bar x \\leftarrow \\bar x + \\frac{\\delta}{n}, \\quad
+    M_2 \\leftarrow M_2 + \\delta\\,(x - \\bar x).
+
+Two summaries :math:`(n_A, \\bar x_A, M_{2,A})` and :math:`(n_B, \\bar x_B, M_{2,B})` of
+disjoint data merge exactly by the pairwise formula of Chan, Golub and LeVeque [2]_:
+
+.. math::
+
+    n = n_A + n_B, \\quad \\delta = \\bar x_B - \\bar x_A, \\quad
+    \\bar x = \\bar x_A + \\delta \\frac{n_B}{n}, \\quad
+    M_2 = M_{2,A} + M_{2,B} + \\delta^2 \\frac{n_A n_B}{n}.
+
+:class:`RunningStats` uses both: each batch is summarised by the Welford kernel and merged
+into the running totals. A stream of scalars is dealt round-robin onto :math:`L` lanes
+(one per column of a ``(n / L, L)`` view), so the CPU runs :math:`L` independent Welford
+recurrences at once instead of waiting on one chain of dependent additions; the lanes are
+then merged by the :math:`k`-way form of the same formula,
+:math:`M_2 = \\sum_l M_{2,l} + \\sum_l n_l (\\bar x_l - \\bar x)^2`.
+
+References
+----------
+.. [1] B. P. Welford, "Note on a method for calculating corrected sums of squares and
+   products", Technometrics 4(3), 1962.
+.. [2] T. F. Chan, G. H. Golub and R. J. LeVeque, "Algorithms for computing the sample
+   variance: analysis and recommendations", The American Statistician 37(3), 1983.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+from numba import njit
+
+from npml._checks import check_array, check_scalar
+
+_LANES = 32  # scalar values per row of the lane view; a multiple of the SIMD width
+
+
+def _n_reduced(shape: tuple[int, ...], axis: int | tuple[int, ...] | None) -> int:
+    """Number of values in each slice that ``axis`` reduces (checking the axes)."""
+    axes = range(len(shape)) if axis is None else (axis,) if np.ndim(axis) == 0 else axis
+    for a in axes:
+        if not isinstance(a, numbers.Integral) or not -len(shape) <= a < len(shape):
+            raise ValueError(f"axis={axis!r} is invalid for an array of shape {shape}")
+    return math.prod(shape[a] for a in axes)
+
+
+def _check_ddof(ddof: int, n: int, what: str) -> None:
+    check_scalar(ddof, "ddof", kind=numbers.Integral, low=0)
+    if n <= ddof:
+        raise ValueError(f"{what} has {n} value(s); expected more than ddof={ddof}")
+
+
+def variance(
+    x: np.ndarray,
+    axis: int | tuple[int, ...] | None = None,
+    ddof: int = 0,
+    keepdims: bool = False,
+) -> np.ndarray | float:
+    """Variance of ``x`` over ``axis`` by the corrected two-pass algorithm (module docstring).
+
+    Parameters
+    ----------
+    x : array_like, shape (...)
+        Finite real numbers.
+    axis : int, tuple of int or None, default None
+        Axes to reduce; ``None`` reduces all.
+    ddof : int, default 0
+        Delta degrees of freedom: divide by ``n - ddof`` (0 is the notes' 1/n definition).
+    keepdims : bool, default False
+        Keep reduced axes with size 1.
+
+    Returns
+    -------
+    float or ndarray
+        A Python float when every axis is reduced and ``keepdims`` is False; otherwise the
+        dtype of ``x`` (computed in float64 either way).
+
+    Examples
+    --------
+    >>> x = 1e9 + np.array([4.0, 7.0, 13.0, 16.0])
+    >>> variance(x)  # the shortcut mean(x**2) - mean(x)**2 gives 0.0 here
+    22.5
+    """
+    x = check_array(x, "x")
+    n = _n_reduced(x.shape, axis)
+    _check_ddof(ddof, n, "each reduced slice of x" if axis is not None else "x")
+    mean = np.mean(x, axis=axis, keepdims=True, dtype=np.float64)
+    d = x - mean  # deviations, (...) in float64
+    m2 = np.sum(d * d, axis=axis, keepdims=True) - np.sum(d, axis=axis, keepdims=True) ** 2 / n
+    out = np.maximum(m2, 0.0) / (n - ddof)  # the correction can round just below 0
+    out = out.astype(x.dtype, copy=False)
+    if not keepdims:
+        out = np.squeeze(out, axis=axis) if axis is not None else out.reshape(())
+    return float(out) if out.ndim == 0 else out
+
+
+def std(
+    x: np.ndarray,
+    axis: int | tuple[int, ...] | None = None,
+    ddof: int = 0,
+    keepdims: bool = False,
+) -> np.ndarray | float:
+    """Standard deviation: the square root of :func:`variance` (same arguments)."""
+    v = variance(x, axis=axis, ddof=ddof, keepdims=keepdims)
+    return float(np.sqrt(v)) if isinstance(v, float) else np.sqrt(v)
+
+
+def _welford_reference(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and :math:`M_2` of each column of ``x`` (n, D) by Welford's update: the definition."""
+    mean = np.zeros(x.shape[1])
+    m2 = np.zeros(x.shape[1])
+    for i, row in enumerate(x):
+        delta = row - mean
+        mean = mean + delta / (i + 1)
+        m2 = m2 + delta * (row - mean)
+    return mean, m2
+
+
+@njit(cache=True, error_model="numpy")
+def _welford_kernel(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Numba twin of :func:`_welford_reference`; the inner loop over columns vectorises."""
+    n, D = x.shape
+    mean = np.zeros(D)
+    m2 = np.zeros(D)
+    for i in range(n):
+        inv = 1.0 / (i + 1)  # shared by every column: one division per row
+        for d in range(D):
+            delta = x[i, d] - mean[d]
+            mean[d] += delta * inv
+            m2[d] += delta * (x[i, d] - mean[d])
+    return mean, m2
+
+
+def _chan_merge(
+    n_a: int, mean_a: np.ndarray, m2_a: np.ndarray, n_b: int, mean_b: np.ndarray, m2_b: np.ndarray
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Merge two summaries by the pairwise formula of Chan et al. (module docstring)."""
+    n = n_a + n_b
+    if n_a == 0 or n_b == 0:
+        return (n, mean_b, m2_b) if n_a == 0 else (n, mean_a, m2_a)
+    delta = mean_b - mean_a
+    mean = mean_a + delta * (n_b / n)
+    m2 = m2_a + m2_b + delta * delta * (n_a * (n_b / n))
+    return n, mean, m2
+
+
+def _summarise(x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """Count, mean and :math:`M_2` of the rows of ``x`` (n, D) float64, C-contiguous."""
+    n, D = x.shape
+    lanes = max(1, _LANES // D)  # samples summarised side by side (module docstring)
+    rows = n // lanes
+    if lanes == 1 or rows < 2:
+        mean, m2 = _welford_kernel(x)
+        return n, mean, m2
+    lane_mean, lane_m2 = _welford_kernel(x[: rows * lanes].reshape(rows, lanes * D))
+    lane_mean = lane_mean.reshape(lanes, D)  # lane l holds samples l, l + L, l + 2L, ...
+    mean = lane_mean.mean(axis=0)
+    m2 = lane_m2.reshape(lanes, D).sum(axis=0) + rows * ((lane_mean - mean) ** 2).sum(axis=0)
+    tail_mean, tail_m2 = _welford_kernel(x[rows * lanes :])
+    return _chan_merge(rows * lanes, mean, m2, n - rows * lanes, tail_mean, tail_m2)
+
+
+class RunningStats:
+    """Streaming count, mean and variance of samples seen in batches (module docstring).
+
+    Each sample is a scalar or an array of a fixed shape; statistics are per element.
+    Merging the summaries of shards gives the statistics of their union, to rounding.
+
+    Examples
+    --------
+    >>> rs = RunningStats()
+    >>> for chunk in np.array_split(np.arange(10.0), 3):
+    ...     rs.update(chunk)
+    >>> rs.count, rs.mean, rs.variance()
+    (10, 4.5, 8.25)
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._shape: tuple[int, ...] | None = None  # shape of one sample, set by the first batch
+        self._mean = np.zeros(0)  # (D,) with D = prod(sample shape)
+        self._m2 = np.zeros(0)  # (D,)
+
+    def update(self, batch: np.ndarray) -> RunningStats:
+        """Fold in a batch of samples stacked along axis 0; return ``self``.
+
+        Parameters
+        ----------
+        batch : array_like, shape (n, ...) or ()
+            ``n`` samples (a 1-D batch is ``n`` scalars; a 0-d value is one scalar).
+        """
+        x = check_array(batch, "batch", finite=False)
+        x = x.reshape(1) if x.ndim == 0 else x
+        self._check_shape(x.shape[1:], "batch samples")
+        x2 = np.ascontiguousarray(x, dtype=np.float64).reshape(
+            x.shape[0], self._mean.size
+        )  # (n, D)
+        n, mean, m2 = _summarise(x2) if x.shape[0] else (0, self._mean, self._m2)
+        if not (np.isfinite(mean).all() and np.isfinite(m2).all()):
+            raise ValueError(
+                "batch contains NaN or infinity (or values so large that M2 overflows)"
+            )
+        self._count, self._mean, self._m2 = _chan_merge(
+            self._count, self._mean, self._m2, n, mean, m2
+        )
+        return self
+
+    def merge(self, other: RunningStats) -> RunningStats:
+        """Fold in the summary of another stream (Chan et al.'s formula); return ``self``."""
+        if not isinstance(other, RunningStats):
+            raise TypeError(f"other has type {type(other).__name__}; expected RunningStats")
+        if other._shape is not None:
+            self._check_shape(other._shape, "other's samples")
+            merged = _chan_merge(
+                self._count, self._mean, self._m2, other._count, other._mean, other._m2
+            )
+            self._count, self._mean, self._m2 = merged
+        return self
+
+    def _check_shape(self, shape: tuple[int, ...], what: str) -> None:
+        if self._shape is None:
+            self._shape = tuple(shape)
+            self._mean = np.zeros(int(np.prod(shape)))
+            self._m2 = np.zeros_like(self._mean)
+        elif tuple(shape) != self._shape:
+            raise ValueError(f"{what} have shape {tuple(shape)}; expected {self._shape} as before")
+
+    @property
+    def count(self) -> int:
+        """Number of samples seen."""
+        return self._count
+
+    def _out(self, v: np.ndarray) -> np.ndarray | float:
+        return float(v[0]) if self._shape == () else v.reshape(self._shape)
+
+    @property
+    def mean(self) -> np.ndarray | float:
+        """Mean of the samples: a float for scalar samples, else an array of the sample shape."""
+        if self._count == 0:
+            raise ValueError("RunningStats has seen no samples yet; call update(batch) first")
+        return self._out(self._mean.copy())
+
+    def variance(self, ddof: int = 0) -> np.ndarray | float:
+        """Variance :math:`M_2 / (n - \\text{ddof})` of the samples seen."""
+        _check_ddof(ddof, self._count, "RunningStats")
+        return self._out(self._m2 / (self._count - ddof))
+
+    def std(self, ddof: int = 0) -> np.ndarray | float:
+        """Standard deviation: the square root of :meth:`variance`."""
+        v = self.variance(ddof)
+        return float(np.sqrt(v)) if isinstance(v, float) else np.sqrt(v)
+
+    def __repr__(self) -> str:
+        shape = "unset" if self._shape is None else self._shape
+        return f"RunningStats(count={self._count}, sample_shape={shape})"
