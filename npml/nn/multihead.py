@@ -21,9 +21,8 @@ RoPE, merge heads, then :math:`\\bar{W}_q = X^\\top \\bar{Q}` and
 :math:`\\bar{X} = \\bar{Q} W_q^\\top (+ \\bar{K} W_k^\\top + \\bar{V} W_v^\\top` for
 self-attention, where :math:`X` feeds all three).
 
-Decoding one token at a time, the keys and values of earlier positions do not change, so a
-:class:`KVCache` keeps them and each step projects only the new token (causal masks are
-aligned bottom-right, so the new queries see all cached keys).
+When decoding token by token, a :class:`KVCache` keeps the (unchanging) past keys and values,
+so each step projects only the new token; causal masks align bottom-right for this.
 """
 
 from __future__ import annotations
@@ -70,13 +69,9 @@ class KVCache:
             shape = (*k.shape[:2], max(2 * T_new, 16), k.shape[3])
             self._k, self._v = np.empty(shape, k.dtype), np.empty(shape, v.dtype)
         elif k.shape[:2] != self._k.shape[:2] or k.shape[3] != self._k.shape[3]:
-            raise ValueError(
-                f"new keys of shape {k.shape} do not match the cached {self.k.shape} "
-                "(batch, heads and head_dim must agree)"
-            )
-        if self.length + T_new > self._k.shape[2]:
-            grow = max(self._k.shape[2], T_new)
-            pad = ((0, 0), (0, 0), (0, grow), (0, 0))
+            raise ValueError(f"new keys of shape {k.shape} do not match cached {self.k.shape}")
+        if self.length + T_new > self._k.shape[2]:  # double the capacity (at least)
+            pad = ((0, 0), (0, 0), (0, max(self._k.shape[2], T_new)), (0, 0))
             self._k, self._v = np.pad(self._k, pad), np.pad(self._v, pad)
         self._k[:, :, self.length : self.length + T_new] = k
         self._v[:, :, self.length : self.length + T_new] = v
@@ -85,7 +80,8 @@ class KVCache:
 
     def reset(self) -> None:
         """Forget all cached positions."""
-        self.__init__()
+        self._k = self._v = None
+        self.length = 0
 
 
 class MHACache(NamedTuple):
@@ -96,7 +92,7 @@ class MHACache(NamedTuple):
     rope_q: RoPECache | None
     rope_k: RoPECache | None
     o2: np.ndarray  # (B*T, D) merged heads before W_o
-    shape: tuple[int, int, int, int]  # (B, T, S, H)
+    shape: tuple[int, int, int]  # (B, T, S)
 
 
 class MultiHeadAttention(Module):
@@ -226,13 +222,12 @@ class MultiHeadAttention(Module):
         x2 = x.reshape(B * T, D)
         # 1. Q = X W_q, K = C W_k, V = C W_v, split into heads: (B, H, T, hd)
         q = self._project(x2, self.W_q, self.b_q, B)
-        src2 = None
+        src2 = context.reshape(-1, D) if cross else None  # (B*S, D)
         if cross and kv_cache is not None and kv_cache.length > 0:
             k, v = kv_cache.k, kv_cache.v  # the context was projected on the first step
         else:
-            src2 = context.reshape(-1, D) if cross else x2
-            k = self._project(src2, self.W_k, self.b_k, B)  # (B, H, S, hd)
-            v = self._project(src2, self.W_v, self.b_v, B)
+            k = self._project(x2 if src2 is None else src2, self.W_k, self.b_k, B)  # (B, H, S, hd)
+            v = self._project(x2 if src2 is None else src2, self.W_v, self.b_v, B)
         # 2. rotate q and the new k by RoPE
         rope_q = rope_k = None
         if self.rope_base is not None:
@@ -246,25 +241,15 @@ class MultiHeadAttention(Module):
             mask = check_mask(mask, (B, H, T, S))
         # 3. O_h = softmax(Q_h K_h^T / sqrt(hd) + M) V_h
         attn_forward, attn_backward = self._attention(T, S, q.dtype)
-        o, attn_cache = attn_forward(q, k, v, mask, bool(causal))  # (B, H, T, hd)
+        o, a_cache = attn_forward(q, k, v, mask, bool(causal))  # (B, H, T, hd)
         # 4. concat heads and project: Y = O W_o
         o2 = o.transpose(0, 2, 1, 3).reshape(B * T, D)  # (B*T, D)
         y = o2 @ self.W_o.data
         if self.b_o is not None:
             y += self.b_o.data
+        self._cache = None  # backward is not supported after a kv_cache forward
         if kv_cache is None:
-            self._cache = MHACache(
-                x2,
-                src2 if cross else None,
-                attn_cache,
-                attn_backward,
-                rope_q,
-                rope_k,
-                o2,
-                (B, T, S, H),
-            )
-        else:
-            self._cache = None
+            self._cache = MHACache(x2, src2, a_cache, attn_backward, rope_q, rope_k, o2, (B, T, S))
         return y.reshape(B, T, D)
 
     def _positions(self, positions: Any, B: int, T: int, offset: int) -> np.ndarray:
@@ -272,20 +257,16 @@ class MultiHeadAttention(Module):
         if positions is None:
             return np.arange(offset, offset + T)
         positions = check_array(positions, "positions", dtype="int")
-        if positions.shape == (T,):
-            return positions
-        if positions.shape == (B, T):
-            return positions[:, None, :]  # (B, 1, T)
-        raise ValueError(f"positions has shape {positions.shape}; expected ({T},) or ({B}, {T})")
+        if positions.shape not in ((T,), (B, T)):
+            raise ValueError(f"positions has shape {positions.shape}; want ({T},) or ({B}, {T})")
+        return positions if positions.ndim == 1 else positions[:, None, :]  # (B, 1, T)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Accumulate the parameter gradients; return ``dx`` (or ``(dx, dcontext)``)."""
         if self._cache is None:
-            raise RuntimeError(
-                "MultiHeadAttention.backward needs a forward without kv_cache before it"
-            )
-        x2, src2, attn_cache, attn_backward, rope_q, rope_k, o2, (B, T, S, H) = self._cache
-        D, hd = self.d_model, self.head_dim
+            raise RuntimeError("MultiHeadAttention.backward needs a forward without kv_cache")
+        x2, src2, attn_cache, attn_backward, rope_q, rope_k, o2, (B, T, S) = self._cache
+        D, H, hd = self.d_model, self.n_heads, self.head_dim
         dy2 = dout.reshape(B * T, D)
         # 4. Y = O W_o + b_o
         self.W_o.accumulate(o2.T @ dy2)

@@ -1,0 +1,250 @@
+import numpy as np
+import pytest
+
+from npml.nn.attention import scaled_dot_product_attention
+from npml.nn.multihead import KVCache, MultiHeadAttention
+from npml.testing import check_gradient, numerical_gradient
+
+
+def grad_errors(m, f, dout, inputs):
+    """Largest gradcheck error over ``inputs`` (dict name -> (array, analytic grad)) and params."""
+    errors = {name: check_gradient(lambda _: f(), x, g, dout) for name, (x, g) in inputs.items()}
+    for name, p in m.parameters():
+        g = p.grad.copy()
+        if name == "b_k" and m.rope_base is None:
+            # Q (K + 1 b_k^T)^T adds q . b_k to a whole score row, which softmax ignores:
+            # the true gradient is exactly 0, so compare absolutely, not relatively.
+            num = numerical_gradient(lambda _: f(), p.data, dout)
+            assert np.abs(g).max() < 1e-12 and np.abs(num).max() < 1e-8
+            continue
+        errors[name] = check_gradient(lambda _: f(), p.data, g, dout)
+    return errors
+
+
+@pytest.mark.parametrize("D, H", [(4, 1), (6, 3), (12, 4), (64, 8)])
+def test_parameter_counts(D, H):
+    assert MultiHeadAttention(D, H, rng=0).n_params() == 4 * D**2
+    assert MultiHeadAttention(D, H, bias=True, rng=0).n_params() == 4 * D**2 + 4 * D
+    names = [n for n, _ in MultiHeadAttention(D, H, bias=True, rng=0).parameters()]
+    assert sorted(names) == sorted(["W_q", "W_k", "W_v", "W_o", "b_q", "b_k", "b_v", "b_o"])
+
+
+@pytest.mark.parametrize(
+    "B, T, D, H, bias, rope, causal, masked",
+    [
+        (1, 1, 4, 2, False, None, False, False),  # T = 1
+        (2, 5, 6, 3, True, None, True, False),  # causal, biases
+        (2, 4, 9, 3, True, None, False, True),  # odd D (head_dim 3), padding mask
+        (2, 5, 8, 2, True, 100.0, True, True),  # RoPE, mask and causal
+        (1, 3, 4, 1, False, 10.0, False, False),  # one head
+    ],
+)
+def test_self_attention_gradients(rng, B, T, D, H, bias, rope, causal, masked):
+    m = MultiHeadAttention(D, H, bias=bias, rope_base=rope, attn_impl="naive", rng=1)
+    x = rng.standard_normal((B, T, D))
+    mask = None
+    if masked:
+        mask = rng.random((B, 1, 1, T)) > 0.4
+        mask[..., 0] = True
+    f = lambda: m.forward(x, mask=mask, causal=causal)
+    y = f()
+    dout = rng.standard_normal(y.shape)
+    m.zero_grad()
+    dx = m.backward(dout)
+    errors = grad_errors(m, f, dout, {"x": (x, dx)})
+    assert max(errors.values()) < 1e-6, errors
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_cross_attention_gradients(rng, bias):
+    m = MultiHeadAttention(6, 2, bias=bias, attn_impl="naive", rng=2)
+    x, c = rng.standard_normal((2, 3, 6)), rng.standard_normal((2, 5, 6))
+    mask = rng.random((2, 1, 3, 5)) > 0.3
+    mask[0, 0, 1] = False  # a query that may attend nothing gets zeros, not NaN
+    f = lambda: m.forward(x, context=c, mask=mask)
+    y = f()
+    assert np.all(np.isfinite(y))
+    dout = rng.standard_normal(y.shape)
+    m.zero_grad()
+    dx, dc = m.backward(dout)
+    errors = grad_errors(m, f, dout, {"x": (x, dx), "context": (c, dc)})
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_one_head_is_plain_attention_of_the_projections(rng):
+    m = MultiHeadAttention(5, 1, rng=3)
+    x = rng.standard_normal((2, 4, 5))
+    q, k, v = x @ m.W_q.data, x @ m.W_k.data, x @ m.W_v.data
+    expected = scaled_dot_product_attention(q, k, v, causal=True) @ m.W_o.data
+    np.testing.assert_allclose(m(x, causal=True), expected, atol=1e-13)
+
+
+def test_heads_attend_independently(rng):
+    # Changing the key projection of head 1 does not change head 0's output before W_o.
+    m = MultiHeadAttention(4, 2, rng=4)
+    m.W_o.data[...] = np.eye(4)
+    x = rng.standard_normal((1, 3, 4))
+    y = m(x)
+    m.W_k.data[:, 2:] += 1.0
+    y2 = m(x)
+    np.testing.assert_allclose(y[..., :2], y2[..., :2], atol=1e-14)
+    assert not np.allclose(y[..., 2:], y2[..., 2:])
+
+
+@pytest.mark.parametrize("rope", [None, 10000.0])
+@pytest.mark.parametrize("bias", [False, True])
+def test_kv_cache_matches_full_causal_forward(rng, rope, bias):
+    m = MultiHeadAttention(8, 2, bias=bias, rope_base=rope, rng=5)
+    x = rng.standard_normal((2, 7, 8))
+    full = m(x, causal=True)
+    cache = KVCache()
+    steps = [m(x[:, t : t + 1], causal=True, kv_cache=cache) for t in range(7)]
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-13)
+    assert cache.length == 7 and cache.k.shape == (2, 2, 7, 4)
+    # chunks of several tokens (a prompt, then single tokens) work too
+    cache = KVCache()
+    chunks = [m(x[:, :4], causal=True, kv_cache=cache), m(x[:, 4:5], causal=True, kv_cache=cache)]
+    chunks.append(m(x[:, 5:], causal=True, kv_cache=cache))
+    np.testing.assert_allclose(np.concatenate(chunks, axis=1), full, atol=1e-13)
+    with pytest.raises(RuntimeError, match="kv_cache"):
+        m.backward(np.ones_like(full[:, 5:]))
+    cache.reset()
+    assert cache.length == 0 and cache.k is None
+
+
+def test_kv_cache_grows_past_its_first_capacity(rng):
+    m = MultiHeadAttention(4, 2, rope_base=100.0, rng=6)
+    x = rng.standard_normal((1, 40, 4))
+    cache = KVCache()
+    steps = [m(x[:, t : t + 1], causal=True, kv_cache=cache) for t in range(40)]
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), m(x, causal=True), atol=1e-13)
+
+
+def test_cross_attention_kv_cache_reuses_the_context(rng):
+    m = MultiHeadAttention(6, 3, bias=True, rng=7)
+    x, c = rng.standard_normal((2, 4, 6)), rng.standard_normal((2, 5, 6))
+    full = m(x, context=c)
+    cache = KVCache()
+    steps = [m(x[:, t : t + 1], context=c, kv_cache=cache) for t in range(4)]
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-13)
+    assert cache.length == 5  # the context was stored once
+
+
+def test_rope_positions_argument(rng):
+    m = MultiHeadAttention(8, 2, rope_base=100.0, rng=8)
+    x = rng.standard_normal((2, 3, 8))
+    y = m(x)
+    np.testing.assert_allclose(m(x, positions=np.arange(3)), y, atol=1e-14)
+    # shifting every position by the same amount leaves the scores (and outputs) unchanged
+    np.testing.assert_allclose(m(x, positions=np.arange(3) + 11), y, atol=1e-12)
+    per_batch = m(x, positions=np.array([[0, 1, 2], [5, 6, 7]]))
+    np.testing.assert_allclose(per_batch, y, atol=1e-12)
+    # but the relative order matters
+    assert not np.allclose(m(x, positions=np.array([2, 1, 0])), y)
+
+
+def test_float32_stays_float32(rng):
+    m = MultiHeadAttention(8, 2, bias=True, rope_base=10000.0, rng=9, dtype=np.float32)
+    x = rng.standard_normal((1, 5, 8)).astype(np.float32)
+    y = m(x, causal=True)
+    assert y.dtype == np.float32
+    assert m.backward(np.ones_like(y)).dtype == np.float32
+    assert all(p.grad.dtype == np.float32 for _, p in m.parameters())
+
+
+def test_bad_inputs(rng):
+    with pytest.raises(ValueError, match="d_model=10 is not divisible by n_heads=3"):
+        MultiHeadAttention(10, 3)
+    with pytest.raises(ValueError, match="head_dim=3.*odd"):
+        MultiHeadAttention(6, 2, rope_base=10000.0)
+    with pytest.raises(ValueError, match="attn_impl"):
+        MultiHeadAttention(6, 2, attn_impl="flash")
+    m = MultiHeadAttention(6, 2, rng=0)
+    x = rng.standard_normal((2, 4, 6))
+    with pytest.raises(ValueError, match=r"x has shape \(2, 4, 5\); expected last dimension 6"):
+        m(rng.standard_normal((2, 4, 5)))
+    with pytest.raises(ValueError, match="x has ndim=2"):
+        m(x[0])
+    with pytest.raises(ValueError, match=r"mask has shape \(3, 4\).*\(2, 2, 4, 4\)"):
+        m(x, mask=np.ones((3, 4), dtype=bool))
+    with pytest.raises(ValueError, match=r"context has shape \(3, 5, 6\); expected batch size 2"):
+        m(x, context=rng.standard_normal((3, 5, 6)))
+    with pytest.raises(ValueError, match=r"context has shape \(2, 5, 4\)"):
+        m(x, context=rng.standard_normal((2, 5, 4)))
+    bad = x.copy()
+    bad[1, 2, 3] = np.nan
+    with pytest.raises(ValueError, match="x contains 1 non-finite"):
+        m(bad)
+    r = MultiHeadAttention(8, 2, rope_base=10.0, rng=0)
+    with pytest.raises(ValueError, match=r"positions has shape \(5,\)"):
+        r(rng.standard_normal((2, 4, 8)), positions=np.arange(5))
+    with pytest.raises(ValueError, match="RoPE is for self-attention"):
+        r(rng.standard_normal((2, 4, 8)), context=rng.standard_normal((2, 3, 8)))
+    with pytest.raises(RuntimeError, match="needs a forward"):
+        MultiHeadAttention(4, 2).backward(np.ones((1, 2, 4)))
+
+
+def test_fused_implementation_matches_naive(rng):
+    pytest.importorskip("npml.nn.fused_attention")
+    naive = MultiHeadAttention(8, 2, bias=True, rope_base=100.0, attn_impl="naive", rng=10)
+    fused = MultiHeadAttention(8, 2, bias=True, rope_base=100.0, attn_impl="fused", rng=10)
+    x = rng.standard_normal((2, 6, 8))
+    mask = rng.random((2, 1, 1, 6)) > 0.3
+    mask[..., 0] = True
+    np.testing.assert_allclose(
+        fused(x, mask=mask, causal=True), naive(x, mask=mask, causal=True), atol=1e-12
+    )
+    dout = rng.standard_normal(x.shape)
+    np.testing.assert_allclose(fused.backward(dout), naive.backward(dout), atol=1e-12)
+    for (name, p), (_, q) in zip(fused.parameters(), naive.parameters(), strict=True):
+        np.testing.assert_allclose(p.grad, q.grad, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("cross", [False, True])
+def test_against_torch_multihead_attention(rng, bias, cross):
+    torch = pytest.importorskip("torch")
+    B, T, S, D, H = 2, 4, 6 if cross else 4, 6, 3
+    m = MultiHeadAttention(D, H, bias=bias, attn_impl="naive", rng=11)
+    if bias:
+        for name in ("b_q", "b_k", "b_v", "b_o"):
+            getattr(m, name).data[...] = rng.standard_normal(D)
+    t = torch.nn.MultiheadAttention(D, H, bias=bias, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        # torch computes x @ in_proj_weight.T with in_proj_weight = [W_q^T; W_k^T; W_v^T]
+        t.in_proj_weight.copy_(
+            torch.tensor(np.concatenate([m.W_q.data, m.W_k.data, m.W_v.data], 1).T)
+        )
+        t.out_proj.weight.copy_(torch.tensor(m.W_o.data.T))
+        if bias:
+            t.in_proj_bias.copy_(torch.tensor(np.concatenate([m.b_q.data, m.b_k.data, m.b_v.data])))
+            t.out_proj.bias.copy_(torch.tensor(m.b_o.data))
+    x = rng.standard_normal((B, T, D))
+    c = rng.standard_normal((B, S, D)) if cross else None
+    mask = rng.random((B, 1, T, S)) > 0.4
+    mask[..., 0] = True  # torch returns NaN for a query with no allowed key
+    y = m(x, context=c, mask=mask)
+    dout = rng.standard_normal(y.shape)
+    m.zero_grad()
+    grads = m.backward(dout)
+    dx, dc = grads if cross else (grads, None)
+
+    tx = torch.tensor(x, requires_grad=True)
+    tc = torch.tensor(c, requires_grad=True) if cross else tx
+    # torch's boolean attn_mask means the opposite: True = NOT allowed; shape (B*H, T, S)
+    t_mask = torch.tensor(np.broadcast_to(~mask, (B, H, T, S)).reshape(B * H, T, S))
+    ty, _ = t(tx, tc, tc, attn_mask=t_mask, need_weights=False)
+    ty.backward(torch.tensor(dout))
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=0, atol=1e-10)
+    if cross:
+        np.testing.assert_allclose(dc, tc.grad.numpy(), rtol=0, atol=1e-10)
+    g_in = t.in_proj_weight.grad.numpy()
+    for i, name in enumerate(("W_q", "W_k", "W_v")):
+        np.testing.assert_allclose(getattr(m, name).grad, g_in[i * D : (i + 1) * D].T, atol=1e-10)
+    np.testing.assert_allclose(m.W_o.grad, t.out_proj.weight.grad.numpy().T, atol=1e-10)
+    if bias:
+        g_b = t.in_proj_bias.grad.numpy()
+        for i, name in enumerate(("b_q", "b_k", "b_v")):
+            np.testing.assert_allclose(getattr(m, name).grad, g_b[i * D : (i + 1) * D], atol=1e-10)
+        np.testing.assert_allclose(m.b_o.grad, t.out_proj.bias.grad.numpy(), atol=1e-10)
