@@ -1,0 +1,290 @@
+"""Adam and AdamW: the same moment estimates, two ways to apply weight decay.
+
+.. math::
+
+    m_t &= \\beta_1 m_{t-1} + (1 - \\beta_1)\\, g_t, \\qquad
+    v_t = \\beta_2 v_{t-1} + (1 - \\beta_2)\\, g_t^2, \\\\
+    \\theta_t &= \\theta_{t-1} - \\frac{\\eta}{1 - \\beta_1^t}
+        \\frac{m_t}{\\sqrt{v_t} / \\sqrt{1 - \\beta_2^t} + \\epsilon}.
+
+Adam (Kingma & Ba, 2015) with ``weight_decay`` adds the L2 penalty's gradient to
+:math:`g_t` *before* the moments, so the decay is divided by :math:`\\sqrt{v_t}` like the rest
+of the gradient: weights with large gradients are barely decayed. AdamW (Loshchilov & Hutter,
+2019, "Decoupled Weight Decay Regularization") takes the decay out of the moments and applies
+it to the weights directly, :math:`\\theta \\leftarrow (1 - \\eta\\lambda)\\theta`, before the
+Adam step, so every weight shrinks at the same relative rate. With ``weight_decay=0`` the two
+are the same algorithm. ``amsgrad=True`` divides by the running maximum of :math:`v_t`
+(Reddi et al., 2018). Updates follow ``torch.optim.Adam``/``AdamW`` operation for operation
+(see :mod:`npml.optim._adam_kernel` for the exact order).
+
+Memory layout
+-------------
+The moments of all parameters of one group that share a dtype live in one flat buffer
+(``m``, ``v`` and, for AMSGrad, ``v_max``); ``state[k]["m"]`` is a view of parameter ``k``'s
+slice. Parameters and gradients stay where they are (the optimizer never rebinds
+``Parameter.data``); the fused kernel reaches them through a list of flat views, rebuilt only
+when a ``data`` or ``grad`` array is replaced. A parameter whose data is not C-contiguous is
+updated by the NumPy reference instead (same result, slower).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numba.typed import List
+
+from npml._checks import check_scalar
+from npml.optim._adam_kernel import (
+    _adam_kernel,
+    _nonfinite_chunks_kernel,
+    adam_scalars,
+    make_chunks,
+)
+from npml.optim.base import Optimizer, ParamsLike
+
+
+@dataclass
+class _Bucket:
+    """The parameters of one group with one dtype, and their flat moment buffers."""
+
+    dtype: np.dtype
+    positions: list[int]  # index j of each parameter within its group
+    shapes: list[tuple[int, ...]]
+    m: np.ndarray  # (N,)
+    v: np.ndarray  # (N,)
+    v_max: np.ndarray  # (N,) with AMSGrad, else (0,)
+    chunks: tuple[np.ndarray, ...]  # chunk_tensor, chunk_start, chunk_stop, offsets
+    cache: dict[str, Any] = field(default_factory=dict)  # arrays behind the typed lists
+
+
+class _AdamBase(Optimizer):
+    """Shared step of :class:`Adam` and :class:`AdamW` (``_decoupled`` tells them apart)."""
+
+    _decoupled = False
+    _state_names = ("m", "v", "v_max")
+
+    def __init__(
+        self,
+        params: ParamsLike,
+        lr: float,
+        betas: tuple[float, float],
+        eps: float,
+        weight_decay: float,
+        amsgrad: bool,
+    ) -> None:
+        self._buckets: list[list[_Bucket]] = []
+        defaults = {
+            "lr": lr,
+            "betas": betas,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "amsgrad": amsgrad,
+        }
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        group["lr"] = float(check_scalar(group["lr"], "lr", low=0.0))
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas={betas!r}; expected a pair (beta1, beta2)")
+        for name, b in zip(("beta1", "beta2"), betas, strict=True):
+            check_scalar(b, f"betas {name}", low=0.0, high=1.0, high_inclusive=False)
+        group["betas"] = (float(betas[0]), float(betas[1]))
+        group["eps"] = float(check_scalar(group["eps"], "eps", low=0.0, low_inclusive=False))
+        group["weight_decay"] = float(check_scalar(group["weight_decay"], "weight_decay", low=0.0))
+        if not isinstance(group["amsgrad"], (bool, np.bool_)):
+            raise TypeError(f"amsgrad={group['amsgrad']!r}; expected True or False")
+        group["amsgrad"] = bool(group["amsgrad"])
+
+    # -- state layout ----------------------------------------------------------------------
+    def _init_group(self, i: int) -> None:
+        group = self.param_groups[i]
+        k0 = self._offset(i)
+        by_dtype: dict[np.dtype, list[int]] = {}
+        for j, p in enumerate(group["params"]):
+            by_dtype.setdefault(p.data.dtype, []).append(j)
+        buckets = []
+        for dtype, positions in by_dtype.items():
+            shapes = [group["params"][j].data.shape for j in positions]
+            chunks = make_chunks([int(np.prod(s)) for s in shapes])
+            n = int(chunks[3][-1])
+            b = _Bucket(
+                dtype=dtype,
+                positions=positions,
+                shapes=shapes,
+                m=np.zeros(n, dtype),
+                v=np.zeros(n, dtype),
+                v_max=np.zeros(n if group["amsgrad"] else 0, dtype),
+                chunks=chunks,
+            )
+            offsets = chunks[3]
+            for t, (j, shape) in enumerate(zip(positions, shapes, strict=True)):
+                sl = slice(int(offsets[t]), int(offsets[t + 1]))
+                st = {"m": b.m[sl].reshape(shape), "v": b.v[sl].reshape(shape)}
+                if group["amsgrad"]:
+                    st["v_max"] = b.v_max[sl].reshape(shape)
+                self.state[k0 + j] = st
+            buckets.append(b)
+        self._buckets.append(buckets)
+
+    def _check_param_state(
+        self, groups: list[dict[str, Any]], per_param: dict[int, dict[str, np.ndarray]]
+    ) -> None:
+        for i, group in enumerate(groups):
+            if group["amsgrad"] != self.param_groups[i]["amsgrad"]:
+                raise ValueError(
+                    f"state's group {i} has amsgrad={group['amsgrad']}; this optimizer's has "
+                    f"amsgrad={self.param_groups[i]['amsgrad']} (the buffers differ)"
+                )
+            k0 = self._offset(i)
+            want = {"m", "v", "v_max"} if group["amsgrad"] else {"m", "v"}
+            for j in range(len(group["params"])):
+                got = set(per_param.get(k0 + j, {}))
+                if got != want:
+                    raise ValueError(
+                        f"state of parameter {group['param_names'][j]!r} (state.{k0 + j}.*) has "
+                        f"buffers {sorted(got)}; expected {sorted(want)}"
+                    )
+
+    def _load_param_state(self, k: int, arrays: dict[str, np.ndarray]) -> None:
+        for name, value in arrays.items():
+            self.state[k][name][...] = value  # into the flat buffers, keeping the views
+
+    # -- the step --------------------------------------------------------------------------
+    def _views(self, b: _Bucket, params: list, grads: list[np.ndarray]) -> tuple[Any, Any]:
+        """Typed lists of flat views of the bucket's data and gradients (cached)."""
+        datas = [params[j].data for j in b.positions]
+        gs = [grads[j] for j in b.positions]
+        c = b.cache
+        if (
+            c
+            and all(a is x for a, x in zip(c["datas"], datas, strict=True))
+            and all(a is x for a, x in zip(c["grads"], gs, strict=True))
+        ):
+            return c["ps"], c["gs"]
+        ps_list, gs_list, scratch = List(), List(), []
+        for d, g in zip(datas, gs, strict=True):
+            if d.flags.c_contiguous:
+                ps_list.append(d.reshape(-1))  # a view: the kernel writes through it
+            else:  # a strided view: the kernel works on a contiguous copy (see _update)
+                tmp = np.empty(d.size, b.dtype)
+                ps_list.append(tmp)
+                scratch.append((d, tmp))
+            gs_list.append(np.ascontiguousarray(g).reshape(-1))
+        b.cache = {"datas": datas, "grads": gs, "ps": ps_list, "gs": gs_list, "scratch": scratch}
+        return ps_list, gs_list
+
+    def _check_layout(self, i: int) -> None:
+        """Raise if a parameter's data changed shape or dtype since its buffers were made."""
+        group = self.param_groups[i]
+        for b in self._buckets[i]:
+            for j, shape in zip(b.positions, b.shapes, strict=True):
+                data, name = group["params"][j].data, group["param_names"][j]
+                if data.shape != shape or data.dtype != b.dtype:
+                    raise ValueError(
+                        f"parameter {name!r} is now {data.dtype} of shape {data.shape}; it was "
+                        f"{b.dtype} of shape {shape} when the optimizer was built"
+                    )
+
+    def _check_finite(self, grads: list[list[np.ndarray]]) -> None:
+        # Runs after the gradient checks and before any update (see Optimizer.step).
+        for i, group in enumerate(self.param_groups):
+            self._check_layout(i)
+            for b in self._buckets[i]:
+                _, gs = self._views(b, group["params"], grads[i])
+                big = b.dtype.type(np.finfo(b.dtype).max)
+                bad = _nonfinite_chunks_kernel(gs, *b.chunks[:3], big)  # (C,) counts
+                if bad.any():
+                    t = int(b.chunks[0][np.flatnonzero(bad)[0]])
+                    n_bad = int(bad[b.chunks[0] == t].sum())
+                    self._raise_nonfinite(group["param_names"][b.positions[t]], n_bad)
+
+    def _update(self, i: int, group: dict[str, Any], grads: list[np.ndarray], step: int) -> None:
+        beta1, beta2 = group["betas"]
+        for b in self._buckets[i]:
+            s = adam_scalars(
+                group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
+                self._decoupled, step, b.dtype,
+            )  # fmt: skip
+            ps, gs = self._views(b, group["params"], grads)
+            scratch = b.cache["scratch"]
+            for d, tmp in scratch:
+                tmp.reshape(d.shape)[...] = d
+            _adam_kernel(ps, gs, b.m, b.v, b.v_max, *b.chunks, *s, group["amsgrad"])
+            for d, tmp in scratch:
+                d[...] = tmp.reshape(d.shape)
+
+
+class Adam(_AdamBase):
+    """Adam with L2 weight decay added to the gradient (coupled; see the module docstring).
+
+    Parameters
+    ----------
+    params : Module, iterable of Parameter or (name, Parameter), or list of dict
+        What to optimise; dicts are parameter groups with their own hyperparameters.
+    lr : float, default 1e-3
+        Learning rate :math:`\\eta >= 0`.
+    betas : (float, float), default (0.9, 0.999)
+        Decay rates :math:`\\beta_1, \\beta_2` of the moment estimates, each in [0, 1).
+    eps : float, default 1e-8
+        :math:`\\epsilon > 0` added to the denominator.
+    weight_decay : float, default 0.0
+        L2 coefficient :math:`\\lambda >= 0`; its gradient :math:`\\lambda\\theta` joins
+        :math:`g` and so passes through :math:`m` and :math:`v`.
+    amsgrad : bool, default False
+        Divide by the running maximum of :math:`v` (AMSGrad).
+
+    Notes
+    -----
+    The readable update is :func:`npml.optim._adam_kernel._adam_reference`; ``step`` runs
+    the fused Numba kernel ``_adam_kernel``, which computes the same thing in one pass.
+    """
+
+    _decoupled = False
+
+    def __init__(
+        self,
+        params: ParamsLike,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+class AdamW(_AdamBase):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019).
+
+    Each step first shrinks the weights, :math:`\\theta \\leftarrow (1 - \\eta\\lambda)
+    \\theta`, then takes the Adam step on the raw gradient; the decay never enters
+    :math:`m` or :math:`v`. Arguments as :class:`Adam`, except ``weight_decay`` defaults to
+    ``1e-2`` (PyTorch's default).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from npml.nn import Parameter
+    >>> p = Parameter(np.array([1.0, 1.0]))
+    >>> opt = AdamW([p], lr=0.1, weight_decay=0.5)
+    >>> p.grad = np.array([0.0, 1.0])
+    >>> opt.step()
+    >>> p.data  # decay 1 - 0.1 * 0.5 = 0.95 on both, then an Adam step of ~lr on the second
+    array([0.95, 0.85])
+    """
+
+    _decoupled = True
+
+    def __init__(
+        self,
+        params: ParamsLike,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
