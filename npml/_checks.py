@@ -163,6 +163,8 @@ def check_scalar(
     ``check_scalar(lr, "lr", low=0)`` raises ``ValueError("lr=-1 is out of range; expected
     lr >= 0")``. Bools are rejected where numbers are expected.
     """
+    # `int` and `float` mean the abstract kinds, so NumPy scalars (np.int64(3)) are accepted.
+    kind = numbers.Integral if kind is int else numbers.Real if kind is float else kind
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
         expected = (
             kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)

@@ -77,3 +77,10 @@ def test_check_is_fitted():
 
     with pytest.raises(RuntimeError, match="Est is not fitted yet"):
         check_is_fitted(Est(), "coef_")
+
+
+def test_check_scalar_accepts_numpy_scalars_for_int_and_float():
+    assert check_scalar(np.int64(4), "d_model", kind=int, low=1) == 4
+    assert check_scalar(np.float32(0.5), "p", kind=float) == np.float32(0.5)
+    with pytest.raises(TypeError, match="d_model=2.5 of type float; expected Integral"):
+        check_scalar(2.5, "d_model", kind=int)
