@@ -1,1 +1,35 @@
 """Learning from preferences: Bradley-Terry scores, reward models, DPO / IPO / PsiPO, SLiC."""
+
+from npml.preference.bradley_terry import BradleyTerry, ConvergenceWarning
+from npml.preference.losses import dpo_loss, ipo_loss, log_ratio_margin, psipo_loss
+from npml.preference.sequence import (
+    sequence_logps,
+    sequence_logps_backward,
+    sequence_logps_forward,
+)
+from npml.preference.slic import (
+    slic_cross_entropy_regularizer,
+    slic_expected_reward_loss,
+    slic_kl_regularizer,
+    slic_listwise_rank_loss,
+    slic_margin_loss,
+    slic_rank_loss,
+)
+
+__all__ = [
+    "BradleyTerry",
+    "ConvergenceWarning",
+    "dpo_loss",
+    "ipo_loss",
+    "log_ratio_margin",
+    "psipo_loss",
+    "sequence_logps",
+    "sequence_logps_backward",
+    "sequence_logps_forward",
+    "slic_cross_entropy_regularizer",
+    "slic_expected_reward_loss",
+    "slic_kl_regularizer",
+    "slic_listwise_rank_loss",
+    "slic_margin_loss",
+    "slic_rank_loss",
+]

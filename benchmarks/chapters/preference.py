@@ -1,0 +1,126 @@
+"""Bradley-Terry fits against choix, for the same objective, same scores.
+
+Two objectives, each against the fastest choix method that solves *it*:
+
+* the maximum-likelihood scores (``alpha=0``): choix's ``ilsr_pairwise`` (iterative Luce
+  spectral ranking), ``mm_pairwise`` and ``opt_pairwise`` all reach them; ILSR is the
+  fastest of the three (``--full`` times all three once and picks the fastest; quick mode
+  times ILSR only, the other two take 10-30x longer at 100k comparisons);
+* the L2-penalised scores (``alpha > 0``, Eq. 1 of ``npml.preference.bradley_terry``): only
+  ``opt_pairwise`` minimises this objective (choix's ``alpha`` in ILSR and MM is a
+  different prior), with its default Newton-CG (``--full`` also times BFGS).
+
+Both sides run to a tolerance of 1e-8 and each row prints the largest difference of the
+centred scores. npml's time includes validating and aggregating the comparisons; choix gets
+its data already as a list of Python tuples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from npml.bench import Report, compare, measure
+from npml.bench import peer as _peer
+from npml.preference import BradleyTerry
+
+NAME = "preference"
+TITLE = "Preference learning: Bradley-Terry scores vs choix"
+ORDER = 80
+
+
+def simulate(n_items: int, n_comparisons: int, seed: int = 0) -> np.ndarray:
+    """(winner, loser) rows from a Bradley-Terry model with N(0, 1) scores."""
+    rng = np.random.default_rng(seed)
+    beta = rng.normal(size=n_items)
+    i = rng.integers(0, n_items, n_comparisons)
+    j = (i + rng.integers(1, n_items, n_comparisons)) % n_items
+    i_wins = rng.random(n_comparisons) < 1.0 / (1.0 + np.exp(-(beta[i] - beta[j])))
+    return np.where(i_wins[:, None], np.stack([i, j], 1), np.stack([j, i], 1))
+
+
+def _centred(x: np.ndarray) -> np.ndarray:
+    return x - x.mean()
+
+
+def _fastest_choix(report: Report, candidates: dict, repeats: int) -> tuple[str, float, dict]:
+    """Time each candidate once (full mode), then the fastest ``repeats`` times."""
+    once = {}
+    if len(candidates) > 1:
+        for name, fn in candidates.items():
+            once[name] = measure(fn, repeats=1, warmup=0).median
+        best = min(once, key=once.get)
+    else:
+        best = next(iter(candidates))
+    return best, once, candidates[best]
+
+
+def run(report: Report) -> None:
+    choix = _peer("choix")
+    n_items, n_mle, n_l2 = report.pick((20, 1_000, 300), (200, 100_000, 10_000),
+                                       (200, 100_000, 100_000))  # fmt: skip
+    full = report.mode == "full"
+    repeats = min(report.repeats, 3)  # choix takes seconds per fit at these sizes
+    tol = 1e-8
+
+    for alpha, n_comp in ((0.0, n_mle), (1.0, n_l2)):
+        comparisons = simulate(n_items, n_comp)
+        label = "MLE" if alpha == 0 else f"L2 alpha={alpha:g}"
+        case = f"Bradley-Terry {label}, {n_items} items, {n_comp // 1000}k comparisons"
+
+        def fit_mm(alpha=alpha, comparisons=comparisons):
+            return BradleyTerry(alpha=alpha, method="mm", tol=tol).fit(comparisons, n_items)
+
+        def fit_newton(alpha=alpha, comparisons=comparisons):
+            return BradleyTerry(alpha=alpha, method="newton", tol=tol).fit(comparisons, n_items)
+
+        ours = fit_mm().scores_
+        if choix is None:
+            t = measure(fit_mm, repeats=report.repeats).median
+            report.row(case + " (mm)", t, peer="choix", peer_value=None)
+            continue
+        data = [tuple(r) for r in comparisons.tolist()]
+        if alpha == 0:
+            candidates = {
+                "ilsr_pairwise": lambda data=data: choix.ilsr_pairwise(n_items, data, tol=tol)
+            }
+            if full:
+                candidates["mm_pairwise"] = lambda data=data: choix.mm_pairwise(
+                    n_items, data, tol=tol
+                )
+                candidates["opt_pairwise"] = lambda data=data: choix.opt_pairwise(
+                    n_items, data, alpha=0.0, tol=tol
+                )
+        else:
+            candidates = {
+                "opt_pairwise": lambda data=data, a=alpha: choix.opt_pairwise(
+                    n_items, data, alpha=a, tol=tol
+                )
+            }
+            if full:
+                candidates["opt_pairwise BFGS"] = lambda data=data, a=alpha: choix.opt_pairwise(
+                    n_items, data, alpha=a, tol=tol, method="BFGS"
+                )
+        best, once, choix_fit = _fastest_choix(report, candidates, repeats)
+        theirs = _centred(choix_fit())
+        fit_mm()
+        fit_newton()  # warm-up (Numba compilation) outside the timed alternation
+        times = compare(
+            {"mm": fit_mm, "newton": fit_newton, "choix": choix_fit},
+            repeats=repeats,
+            warmup=0,
+            pause=0.2,
+        )
+        diff_mm = float(np.max(np.abs(ours - theirs)))
+        diff_newton = float(np.max(np.abs(fit_newton().scores_ - theirs)))
+        extra = {f"choix {k} once (s)": v for k, v in once.items()}
+        for method, diff in (("mm", diff_mm), ("newton", diff_newton)):
+            report.row(
+                f"{case} ({method})",
+                times[method].median,
+                peer=f"choix.{best}",
+                peer_value=times["choix"].median,
+                target=1.0,
+                note=f"max |score difference| {diff:.1e}",
+                max_score_difference=diff,
+                **extra,
+            )
