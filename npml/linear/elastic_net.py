@@ -32,6 +32,15 @@ import numpy as np
 
 from npml._checks import check_array, check_is_fitted, check_same_length, check_scalar
 from npml.linear._cd import _enet_cd_gram_kernel, _enet_cd_kernel
+from npml.linear._prep import _transpose_mean_kernel
+
+
+# Sweeps of the residual kernel before a fit with n >= p moves to the Gram matrix: a Gram
+# matrix costs about as much as p / 4 full sweeps, and sweeps get cheaper as screening
+# removes features, so this errs towards sweeping.
+def _sweep_budget(n: int, p: int, max_iter: int) -> int:
+    return max(10, p // 10) if n >= p else max_iter
+
 
 # Centring the Gram matrix as X^T X - n xbar xbar^T loses about log10(ratio) digits, where
 # ratio = (X_j^T X_j) / ||X_j - xbar_j||^2; beyond this we centre X itself instead.
@@ -60,81 +69,126 @@ def _check_hyper(alpha: Any, l1_ratio: Any, max_iter: Any, tol: Any) -> None:
 
 
 def _check_data(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    X = check_array(X, "X", ndim=2, dtype=np.float64, min_size=1)
+    # X's finiteness is checked on the column sums / Gram diagonal that the first pass over
+    # X computes anyway (NaN and inf propagate into them): see _raise_if_not_finite
+    X = check_array(X, "X", ndim=2, dtype=np.float64, min_size=1, finite=False)
     y = check_array(y, "y", ndim=1, dtype=np.float64)
     check_same_length(X, "X", y, "y")
-    return X, y
+    return np.ascontiguousarray(X), y
 
 
-class _Prepared(NamedTuple):
-    """Centred data in the form a kernel wants: Gram (Q, q) or transposed X (Xt, y)."""
-
-    A: np.ndarray  # Q (p, p) or Xt (p, n), C-contiguous
-    b: np.ndarray  # q (p,) or centred y (n,)
-    y_sq: float  # ||y - ybar||^2
-    X_mean: np.ndarray  # (p,), zeros without intercept
-    y_mean: float
-    gram: bool
+def _raise_if_not_finite(stats: np.ndarray, X: np.ndarray) -> None:
+    if not np.isfinite(stats).all():
+        check_array(X, "X")  # raises, counting the NaN / inf entries
+        raise ValueError("X has entries so large that sums of squares overflow; rescale X")
 
 
-def _prepare(X: np.ndarray, y: np.ndarray, fit_intercept: bool, gram: bool) -> _Prepared:
-    n, p = X.shape
-    X_mean = np.zeros(p)
-    y_mean = float(y.mean()) if fit_intercept else 0.0
-    yc = y - y_mean  # (n,)
-    if gram:
-        if fit_intercept:
-            # one pass over X gives X^T yc and the column sums; X^T yc = Xc^T yc because
-            # yc sums to zero, so only the Gram matrix needs a centring correction
+class _Problem:
+    """The data in the forms the kernels want: ``Xt`` (p, n) for the residual kernel, and
+    the centred Gram matrix ``Q`` (p, p) with ``q = Xc^T yc`` (p,), made on demand."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, fit_intercept: bool, transpose: bool):
+        self.X, self.fit_intercept = X, fit_intercept
+        self.y_mean = float(y.mean()) if fit_intercept else 0.0
+        self.yc = y - self.y_mean  # (n,)
+        with np.errstate(over="ignore"):
+            self.y_sq = float(self.yc @ self.yc)
+        if not np.isfinite(self.y_sq):
+            raise ValueError("y has entries so large that their squares overflow; rescale y")
+        self.Xt: np.ndarray | None = None
+        self.X_mean: np.ndarray | None = None
+        self.Q: np.ndarray | None = None
+        self.q: np.ndarray | None = None
+        if transpose:
+            self.Xt, X_mean = _transpose_mean_kernel(X)  # one pass over X
+            _raise_if_not_finite(X_mean, X)
+            self.X_mean = X_mean if fit_intercept else np.zeros(X.shape[1])
+        else:
+            self.gram()
+
+    def Xty(self) -> np.ndarray:
+        """``Xc^T yc``, shape (p,)."""
+        if self.q is not None:
+            return self.q
+        return self.Xt @ self.yc - self.X_mean * self.yc.sum()
+
+    def gram(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.Q is not None:
+            return self.Q, self.q
+        X, yc = self.X, self.yc
+        n = X.shape[0]
+        if self.X_mean is None:
+            # one pass gives X^T yc and the column sums; X^T yc = Xc^T yc as yc sums to 0
             s = X.T @ np.column_stack((yc, np.ones(n)))  # (p, 2)
-            q, X_mean = s[:, 0].copy(), s[:, 1] / n
+            q = s[:, 0].copy()
+            self.X_mean = s[:, 1] / n if self.fit_intercept else np.zeros(X.shape[1])
+        else:
+            q = self.Xty()
+        X_mean = self.X_mean
+        with np.errstate(over="ignore", invalid="ignore"):
             Q = X.T @ X  # (p, p), BLAS syrk
-            raw_diag = Q.diagonal().copy()
+        raw_diag = Q.diagonal().copy()
+        _raise_if_not_finite(raw_diag, X)
+        if self.fit_intercept:
             Q -= n * np.outer(X_mean, X_mean)
             if np.any(raw_diag > _MAX_CANCELLATION * np.maximum(Q.diagonal(), 0.0)):
-                Xc = _centred(X, X_mean)  # badly centred data, or a constant column
+                Xc = X - X_mean  # badly centred data, or a constant column
+                Xc[:, np.all(X == X[:1], axis=0)] = 0.0  # exactly zero, not round-off
                 Q, q = Xc.T @ Xc, Xc.T @ yc
-        else:
-            Q, q = X.T @ X, X.T @ y
-        return _Prepared(np.ascontiguousarray(Q), q, float(yc @ yc), X_mean, y_mean, True)
-    if fit_intercept:
-        X_mean = X.mean(axis=0)
-        Xt = np.ascontiguousarray(_centred(X, X_mean).T)  # (p, n)
-    else:
-        Xt = np.ascontiguousarray(X.T)
-    return _Prepared(Xt, yc, float(yc @ yc), X_mean, y_mean, False)
-
-
-def _centred(X: np.ndarray, X_mean: np.ndarray) -> np.ndarray:
-    """X - X_mean, with constant columns set exactly to zero (not to round-off)."""
-    Xc = X - X_mean  # (n, p)
-    Xc[:, np.all(X == X[:1], axis=0)] = 0.0
-    return Xc
+        self.Q, self.q = np.ascontiguousarray(Q), q
+        return self.Q, self.q
 
 
 def _solve(
-    prep: _Prepared,
+    problem: _Problem,
     w: np.ndarray,
-    n: int,
     alpha: float,
     l1_ratio: float,
     max_iter: int,
     tol: float,
+    budget: int,
 ) -> tuple[float, int]:
-    """Run the kernel on the scaled penalties; updates ``w``; returns (gap / n, n_iter)."""
+    """Fit from ``w`` (updated in place); returns ``(dual gap / n, sweeps)``.
+
+    The residual kernel runs at most ``budget`` sweeps; a fit that needs more continues on
+    the Gram matrix exactly where it stopped (same ``w``, same screened set).
+    """
+    n = problem.X.shape[0]
     l1 = n * alpha * l1_ratio
     l2 = n * alpha * (1.0 - l1_ratio)
-    if prep.gram:
-        gap, n_iter = _enet_cd_gram_kernel(
-            w, prep.A, prep.b, prep.y_sq, l1, l2, max_iter, tol, True
+    active = np.ones(w.shape[0], dtype=np.bool_)
+    n_iter = 0
+    converged = False
+    if problem.Xt is not None:
+        gap, n_iter, converged = _enet_cd_kernel(
+            w,
+            active,
+            problem.Xt,
+            problem.X_mean,
+            problem.yc,
+            l1,
+            l2,
+            0,
+            min(budget, max_iter),
+            max_iter,
+            tol,
+            True,
         )
-    else:
-        gap, n_iter = _enet_cd_kernel(w, prep.A, prep.b, l1, l2, max_iter, tol, True)
-    if gap > tol * prep.y_sq:
+    if not converged and n_iter < max_iter:
+        Q, q = problem.gram()
+        gap, n_iter, converged = _enet_cd_gram_kernel(
+            w, active, Q, q, problem.y_sq, l1, l2, n_iter, max_iter, max_iter, tol, True
+        )
+    if not (np.isfinite(gap) and np.isfinite(w).all()):
+        raise ValueError(
+            "coordinate descent produced non-finite weights: X or y has entries so large "
+            "that their squares overflow; rescale them"
+        )
+    if not converged:
         warnings.warn(
             f"coordinate descent did not converge in max_iter={max_iter} sweeps (alpha="
             f"{alpha:g}, l1_ratio={l1_ratio:g}): duality gap {gap / n:.3g} > tolerance "
-            f"{tol * prep.y_sq / n:.3g}; increase max_iter or tol, or scale the features",
+            f"{tol * problem.y_sq / n:.3g}; increase max_iter or tol, or scale the features",
             ConvergenceWarning,
             stacklevel=3,
         )
@@ -222,18 +276,19 @@ class ElasticNet:
             w = self.coef_.astype(np.float64, copy=True)
         else:
             w = np.zeros(p)
-        prep = _prepare(X, y, bool(self.fit_intercept), gram=n >= p)
+        problem = _Problem(X, y, bool(self.fit_intercept), transpose=True)
+        max_iter = int(self.max_iter)
         self.dual_gap_, self.n_iter_ = _solve(
-            prep,
+            problem,
             w,
-            n,
             float(self.alpha),
             float(self.l1_ratio),
-            int(self.max_iter),
+            max_iter,
             float(self.tol),
+            budget=_sweep_budget(n, p, max_iter),
         )
         self.coef_ = w
-        self.intercept_ = float(prep.y_mean - prep.X_mean @ w) if self.fit_intercept else 0.0
+        self.intercept_ = float(problem.y_mean - problem.X_mean @ w) if self.fit_intercept else 0.0
         self.n_features_in_ = p
         return self
 
@@ -289,15 +344,15 @@ def enet_path(
     check_scalar(eps, "eps", low=0.0, low_inclusive=False)
     X, y = _check_data(X, y)
     n, p = X.shape
-    prep = _prepare(X, y, bool(fit_intercept), gram=n >= p)
+    # many alphas share one Gram matrix when n >= p; otherwise sweep on X itself
+    problem = _Problem(X, y, bool(fit_intercept), transpose=n < p)
     if alphas is None:
         check_scalar(n_alphas, "n_alphas", kind=numbers.Integral, low=1)
         if l1_ratio == 0:
             raise ValueError(
                 "l1_ratio=0 with alphas=None: alpha_max is infinite for ridge; pass alphas"
             )
-        Xty = prep.b if prep.gram else prep.A @ prep.b  # (p,)
-        alpha_max = float(np.max(np.abs(Xty))) / (n * l1_ratio)
+        alpha_max = float(np.max(np.abs(problem.Xty()))) / (n * l1_ratio)
         if alpha_max <= np.finfo(np.float64).resolution:  # y is (nearly) constant
             alphas = np.full(n_alphas, np.finfo(np.float64).resolution)
         else:
@@ -313,7 +368,9 @@ def enet_path(
     n_iters = np.empty(k, dtype=np.int64)
     w = np.zeros(p)
     for i, alpha in enumerate(alphas):
-        gaps[i], n_iters[i] = _solve(prep, w, n, float(alpha), float(l1_ratio), max_iter, tol)
+        gaps[i], n_iters[i] = _solve(
+            problem, w, float(alpha), float(l1_ratio), max_iter, tol, budget=max_iter
+        )
         coefs[:, i] = w  # w carries on as the next alpha's start (warm start)
-    intercepts = prep.y_mean - prep.X_mean @ coefs
+    intercepts = problem.y_mean - problem.X_mean @ coefs
     return EnetPath(np.array(alphas), coefs, intercepts, gaps, n_iters)

@@ -209,6 +209,16 @@ def test_bad_input_raises_value_error(rng, kwargs, X_bad, y_bad, match):
         ElasticNet(**kwargs).fit(X, y)
 
 
+@pytest.mark.parametrize("shape", [(20, 3), (3, 20)])
+def test_overflowing_input_raises_value_error(rng, shape):
+    X = rng.standard_normal(shape) * 1e200  # finite, but its squares are not
+    y = rng.standard_normal(shape[0])
+    with pytest.raises(ValueError, match="overflow"):
+        ElasticNet(alpha=0.1).fit(X, y)
+    with pytest.raises(ValueError, match="overflow"):
+        ElasticNet(alpha=0.1).fit(X / 1e200, y * 1e200)
+
+
 def test_bad_types_raise_type_error(rng):
     X, y = _data(rng, 20, 3)
     with pytest.raises(TypeError, match="alpha='1'"):
