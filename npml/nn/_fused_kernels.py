@@ -1,0 +1,294 @@
+"""Numba kernels of the tiled (FlashAttention) attention; the algorithm is explained in
+:mod:`npml.nn.fused_attention`, whose plain-NumPy twins ``_flash_forward_reference`` and
+``_flash_backward_reference`` compute the same tiles and are tested against these kernels.
+
+Layout shared by both kernels: ``q`` ``(N, T_q, D)``, ``k`` ``(N, T_k, D)``, ``v``
+``(N, T_k, D_v)``, all C-contiguous, where ``N`` is the product of the batch/head axes.
+
+Work is split into tasks (one head ``n`` times one block of query rows in the forward, of key
+rows in the backward); ``prange`` runs over workers and worker ``w`` takes tasks ``w, w + W,
+w + 2W, ...``, which keeps causal work balanced and lets each worker own one row of the
+``scratch`` array (allocated by the caller, so its memory is visible to ``tracemalloc``).
+The tile products go to BLAS through ``np.dot(a, b, out)`` on contiguous blocks; the caller
+limits BLAS to one thread while the kernel runs (two levels of threads oversubscribe the
+cores). Only the element-wise softmax helpers use ``fastmath``; they never see an infinity:
+forbidden scores are set to the finite ``NEG`` sentinel instead of ``-inf``.
+
+Exponentials are base 2: the caller folds :math:`\\log_2 e` into the score scale so that
+:math:`e^{s} = 2^{s \\log_2 e}`, and :math:`2^t = 2^n 2^f` with :math:`n` an integer and
+:math:`|f| \\le 1/2`: :math:`2^f` from its Taylor series (degree 7 in float32, 13 in float64,
+error below half an ulp) and :math:`2^n` added to the float's exponent bits. Unlike a
+``math.exp`` call per element this loop vectorises (Numba has no vector math library here).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+_LN2 = math.log(2.0)
+# Taylor coefficients of 2^f = exp(f ln 2); remainder < 5e-9 (f32) and < 5e-18 (f64) on |f| <= 1/2
+_P32 = tuple(np.float32(_LN2**i / math.factorial(i)) for i in range(8))
+_P64 = tuple(float(_LN2**i / math.factorial(i)) for i in range(14))
+
+
+# ---- element-wise helpers (fastmath: finite values only) -------------------------------------
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _row_max(s):
+    m = s[0]
+    for j in range(1, s.shape[0]):
+        m = max(m, s[j])
+    return m
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _exp2_row32(s, m, nbuf):
+    # s[j] <- 2^(s[j] - m) for float32 rows; 0 below 2^-125; returns the row sum
+    c = _P32
+    lo = np.float32(-125.0)
+    half = np.float32(0.5)
+    zero = np.float32(0.0)
+    for j in range(s.shape[0]):
+        t = s[j] - m
+        n = np.int32(t - half)  # truncation = ceil for t <= 0, so |t - n| <= 1/2
+        f = t - np.float32(n)
+        p = ((((((c[7] * f + c[6]) * f + c[5]) * f + c[4]) * f + c[3]) * f + c[2]) * f + c[1]) * f
+        p = p + c[0]
+        s[j] = p if t >= lo else zero
+        nbuf[j] = np.float32(n) if t >= lo else zero
+    bits = s.view(np.int32)
+    for j in range(s.shape[0]):
+        bits[j] += np.int32(nbuf[j]) << 23  # multiply by 2^n: add n to the exponent field
+    total = zero
+    for j in range(s.shape[0]):
+        total += s[j]
+    return total
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _exp2_row64(s, m, nbuf):
+    # float64 version of _exp2_row32: 0 below 2^-1021
+    c = _P64
+    total = 0.0
+    for j in range(s.shape[0]):
+        t = s[j] - m
+        n = np.int64(t - 0.5)
+        f = t - float(n)
+        p = c[13]
+        for i in range(12, -1, -1):
+            p = p * f + c[i]
+        s[j] = p if t >= -1021.0 else 0.0
+        nbuf[j] = float(n) if t >= -1021.0 else 0.0
+    bits = s.view(np.int64)
+    for j in range(s.shape[0]):
+        bits[j] += np.int64(nbuf[j]) << 52
+    for j in range(s.shape[0]):
+        total += s[j]
+    return total
+
+
+@njit(cache=True, error_model="numpy")
+def _exp2_row(s, m, nbuf):
+    """``s <- 2^(s - m)`` in place (exactly 0 far below), return ``sum(s)``."""
+    if s.itemsize == 4:
+        return _exp2_row32(s, m, nbuf)
+    return _exp2_row64(s, m, nbuf)
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _rescale_add(acc, tmp, corr):
+    # acc[r] <- acc[r] * corr[r] + tmp[r]   (the online-softmax correction of the output)
+    for r in range(acc.shape[0]):
+        c = corr[r]
+        for d in range(acc.shape[1]):
+            acc[r, d] = acc[r, d] * c + tmp[r, d]
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _add(acc, tmp):
+    for r in range(acc.shape[0]):
+        for d in range(acc.shape[1]):
+            acc[r, d] += tmp[r, d]
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _softmax_grad_row(p, dp, d_i):
+    # dp <- p * (dp - d_i): dS from dP for one query row
+    for j in range(p.shape[0]):
+        dp[j] = p[j] * (dp[j] - d_i)
+
+
+# ---- masking ---------------------------------------------------------------------------------
+@njit(cache=True, error_model="numpy")
+def _mask_tile(s, i0, j0, causal, offset, has_mask, mflat, mbase, msi, msj, neg):
+    """Set forbidden scores of the tile ``s`` (rows i0.., keys j0..) to ``neg``."""
+    mr, nk = s.shape
+    for r in range(mr):
+        if causal:
+            first_bad = i0 + r + offset + 1 - j0  # key j is allowed iff j <= i + offset
+            for c in range(max(first_bad, 0), nk):
+                s[r, c] = neg
+        if has_mask:
+            row = mbase + (i0 + r) * msi + j0 * msj
+            for c in range(nk):
+                if not mflat[row + c * msj]:
+                    s[r, c] = neg
+
+
+# ---- forward -------------------------------------------------------------------------------
+@njit(cache=True, parallel=True, error_model="numpy")
+def _flash_forward_kernel(
+    q, k, v, scale2, causal, has_mask, mflat, moff, msi, msj, bq, bk, out, lse, scratch
+):
+    """Tiled online-softmax forward; writes ``out`` (N, T_q, D_v) and ``lse`` (N, T_q).
+
+    ``scale2`` = log2(e) / sqrt(D); ``lse`` is the natural log-sum-exp of each row's scaled
+    scores (``+inf`` for a row without any allowed key, whose output is 0).
+    """
+    N, T_q, D = q.shape
+    T_k, D_v = k.shape[1], v.shape[2]
+    offset = T_k - T_q
+    neg = np.float32(-1e30)  # finite 'minus infinity' (fastmath-safe)
+    n_qb = (T_q + bq - 1) // bq
+    n_tasks = N * n_qb
+    W = scratch.shape[0]
+    for w in prange(W):
+        buf = scratch[w]
+        qs_buf = buf[: bq * D]
+        s_buf = buf[bq * D : bq * D + bq * bk]
+        t_buf = buf[bq * D + bq * bk : bq * D + bq * bk + bq * D_v]
+        o = bq * D + bq * bk + bq * D_v
+        m_row = buf[o : o + bq]  # running max of each row (base-2 units)
+        l_row = buf[o + bq : o + 2 * bq]  # running sum of 2^(s - m)
+        corr = buf[o + 2 * bq : o + 3 * bq]  # 2^(m_old - m_new)
+        nbuf = buf[o + 3 * bq : o + 3 * bq + bk]
+        for task in range(w, n_tasks, W):
+            n = task // n_qb
+            i0 = (task % n_qb) * bq
+            i1 = min(i0 + bq, T_q)
+            mr = i1 - i0
+            j_end = min(T_k, i1 + offset) if causal else T_k  # keys after j_end are all masked
+            qs = qs_buf[: mr * D].reshape(mr, D)
+            for r in range(mr):
+                for d in range(D):
+                    qs[r, d] = q[n, i0 + r, d] * scale2
+            acc = out[n][i0:i1]  # (mr, D_v), normalised at the end
+            acc[:, :] = 0
+            m_row[:mr] = neg
+            l_row[:mr] = 0
+            for j0 in range(0, max(j_end, 0), bk):
+                j1 = min(j0 + bk, j_end)
+                nk = j1 - j0
+                s = s_buf[: mr * nk].reshape(mr, nk)
+                # 1. S = Q_i K_j^T * log2(e) / sqrt(D)
+                np.dot(qs, k[n][j0:j1].T, s)
+                if has_mask or (causal and j1 - 1 > i0 + offset):
+                    _mask_tile(s, i0, j0, causal, offset, has_mask, mflat, moff[n], msi, msj, neg)
+                # 2. online softmax: new running max, rescale factor, P = 2^(S - m)
+                for r in range(mr):
+                    m_new = max(m_row[r], _row_max(s[r]))
+                    if m_new < neg * 0.5:  # no allowed key so far: P row = 0
+                        s[r, :] = 0
+                        corr[r] = 1
+                        continue
+                    corr[r] = 2.0 ** (m_row[r] - m_new)
+                    l_row[r] = l_row[r] * corr[r] + _exp2_row(s[r], m_new, nbuf[:nk])
+                    m_row[r] = m_new
+                # 3. O <- O * corr + P V_j
+                tmp = t_buf[: mr * D_v].reshape(mr, D_v)
+                np.dot(s, v[n][j0:j1], tmp)
+                _rescale_add(acc, tmp, corr[:mr])
+            # 4. normalise and keep the log-sum-exp (natural log) for the backward pass
+            for r in range(mr):
+                if l_row[r] > 0:
+                    inv = 1.0 / l_row[r]
+                    for d in range(D_v):
+                        acc[r, d] *= inv
+                    lse[n, i0 + r] = (m_row[r] + math.log2(l_row[r])) * _LN2
+                else:
+                    lse[n, i0 + r] = np.inf
+
+
+def forward_scratch_size(bq: int, bk: int, D: int, D_v: int) -> int:
+    """Elements of one worker's row of ``scratch`` for :func:`_flash_forward_kernel`."""
+    return bq * D + bq * bk + bq * D_v + 3 * bq + bk
+
+
+# ---- backward ------------------------------------------------------------------------------
+@njit(cache=True, parallel=True, error_model="numpy")
+def _flash_backward_kernel(
+    q, k, v, dout, lse2, d_row, scale2, causal, has_mask, mflat, moff, msi, msj, bq, bk,
+    dq_part, dk, dv, scratch,
+):  # fmt: skip
+    """Tiled backward: recompute P tile by tile from ``lse2`` (base-2 log-sum-exp, huge for
+    empty rows), accumulate ``dk``/``dv`` per key block and ``dq_part[w]`` per worker.
+
+    All three gradients are returned without the ``1/sqrt(D)`` factor of dS -> dQ, dK,
+    which the caller applies once. ``d_row`` = rowsum(dO * O), shape (N, T_q).
+    """
+    N, T_q, D = q.shape
+    T_k, D_v = k.shape[1], v.shape[2]
+    offset = T_k - T_q
+    neg = np.float32(-1e30)  # finite 'minus infinity' (fastmath-safe)
+    n_kb = (T_k + bk - 1) // bk
+    n_tasks = N * n_kb
+    W = scratch.shape[0]
+    for w in prange(W):
+        buf = scratch[w]
+        a, b = 0, bq * D
+        qs_buf = buf[a:b]
+        a, b = b, b + bq * bk
+        s_buf = buf[a:b]
+        a, b = b, b + bq * bk
+        dp_buf = buf[a:b]
+        a, b = b, b + bk * max(D, D_v)
+        kv_tmp = buf[a:b]
+        a, b = b, b + bq * D
+        q_tmp = buf[a:b]
+        nbuf = buf[b : b + bk]
+        for task in range(w, n_tasks, W):
+            n = task // n_kb
+            j0 = (task % n_kb) * bk
+            j1 = min(j0 + bk, T_k)
+            nk = j1 - j0
+            kj, vj = k[n][j0:j1], v[n][j0:j1]
+            dk_acc, dv_acc = dk[n][j0:j1], dv[n][j0:j1]
+            i_start = max(j0 - offset, 0) if causal else 0  # earlier queries cannot see key j0
+            for i0 in range((i_start // bq) * bq, T_q, bq):
+                i1 = min(i0 + bq, T_q)
+                mr = i1 - i0
+                qi, doi = q[n][i0:i1], dout[n][i0:i1]
+                qs = qs_buf[: mr * D].reshape(mr, D)
+                for r in range(mr):
+                    for d in range(D):
+                        qs[r, d] = qi[r, d] * scale2
+                # 1. recompute S and P = 2^(S - LSE) (no max or sum needed: LSE has both)
+                s = s_buf[: mr * nk].reshape(mr, nk)
+                np.dot(qs, kj.T, s)
+                if has_mask or (causal and j1 - 1 > i0 + offset):
+                    _mask_tile(s, i0, j0, causal, offset, has_mask, mflat, moff[n], msi, msj, neg)
+                for r in range(mr):
+                    _exp2_row(s[r], lse2[n, i0 + r], nbuf[:nk])
+                # 2. dV_j += P^T dO_i
+                tv = kv_tmp[: nk * D_v].reshape(nk, D_v)
+                np.dot(s.T, doi, tv)
+                _add(dv_acc, tv)
+                # 3. dP = dO_i V_j^T, dS = P * (dP - D_i)
+                dp = dp_buf[: mr * nk].reshape(mr, nk)
+                np.dot(doi, vj.T, dp)
+                for r in range(mr):
+                    _softmax_grad_row(s[r], dp[r], d_row[n, i0 + r])
+                # 4. dK_j += dS^T Q_i,  dQ_i += dS K_j
+                tk = kv_tmp[: nk * D].reshape(nk, D)
+                np.dot(dp.T, qi, tk)
+                _add(dk_acc, tk)
+                tq = q_tmp[: mr * D].reshape(mr, D)
+                np.dot(dp, kj, tq)
+                _add(dq_part[w, n][i0:i1], tq)
+
+
+def backward_scratch_size(bq: int, bk: int, D: int, D_v: int) -> int:
+    """Elements of one worker's row of ``scratch`` for :func:`_flash_backward_kernel`."""
+    return bq * D + 2 * bq * bk + bk * max(D, D_v) + bq * D + bk

@@ -1,0 +1,250 @@
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from npml.nn import fused_attention as fa
+from npml.nn.attention import attention_backward, attention_forward
+from npml.nn.fused_attention import (
+    fused_attention,
+    fused_attention_backward,
+    fused_attention_forward,
+    use_fused,
+)
+from npml.testing import check_gradient
+
+# (q shape, k shape, v shape, mask kind, causal, block_size); small blocks give several tiles
+CASES = {
+    "T=1": ((1, 4), (1, 4), (1, 3), None, False, None),
+    "T_q != T_k, odd D, partial tiles": ((2, 13, 5), (2, 21, 5), (2, 21, 3), None, False, (4, 8)),
+    "batch and heads": ((2, 3, 19, 8), (2, 3, 19, 8), (2, 3, 19, 8), None, False, (8, 8)),
+    "causal square": ((2, 2, 23, 6), (2, 2, 23, 6), (2, 2, 23, 6), None, True, (8, 4)),
+    "causal T_q < T_k": ((3, 9, 4), (3, 30, 4), (3, 30, 7), None, True, (4, 8)),
+    "causal T_q > T_k (empty rows)": ((2, 17, 4), (2, 6, 4), (2, 6, 5), None, True, (4, 4)),
+    "causal decode T_q=1": ((2, 2, 1, 8), (2, 2, 37, 8), (2, 2, 37, 8), None, True, (1, 16)),
+    "padding mask over heads": ((2, 3, 11, 6), (2, 3, 26, 6), (2, 3, 26, 6), "pad", False, 8),
+    "arbitrary mask, empty rows": ((2, 2, 15, 5), (2, 2, 18, 5), (2, 2, 18, 4), "full", False, 4),
+    "mask and causal": ((2, 2, 20, 4), (2, 2, 20, 4), (2, 2, 20, 4), "full", True, (8, 4)),
+    "one 2-D mask for all heads": ((3, 2, 9, 4), (3, 2, 12, 4), (3, 2, 12, 4), "2d", False, 5),
+    "k, v shared by heads": ((2, 3, 10, 5), (2, 1, 14, 5), (2, 1, 14, 3), "pad", False, (4, 4)),
+    "no batch axes": ((33, 7), (40, 7), (40, 2), None, True, None),
+}
+
+
+def make(rng, case, dtype=np.float64):
+    q_shape, k_shape, v_shape, mask_kind, causal, block = CASES[case]
+    q, k, v = (rng.standard_normal(s).astype(dtype) for s in (q_shape, k_shape, v_shape))
+    T_q, T_k = q_shape[-2], k_shape[-2]
+    B = q_shape[0]
+    mask = None
+    if mask_kind == "pad":  # key padding (B, 1, 1, T_k): each sequence keeps a prefix
+        lengths = rng.integers(1, T_k + 1, size=B)
+        mask = (np.arange(T_k)[None, :] < lengths[:, None])[:, None, None, :]
+    elif mask_kind == "full":  # an arbitrary mask per batch and head, with empty rows
+        mask = rng.random(q_shape[:-1] + (T_k,)) < 0.4
+        mask[..., 1, :] = False
+        mask[0, -1, -1, :] = False
+    elif mask_kind == "2d":
+        mask = rng.random((T_q, T_k)) < 0.5
+    return q, k, v, mask, causal, block
+
+
+def tol(dtype):
+    return {"rtol": 1e-10, "atol": 1e-10} if dtype == np.float64 else {"rtol": 1e-5, "atol": 1e-5}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", list(CASES))
+def test_forward_and_backward_match_the_reference(rng, case, dtype):
+    q, k, v, mask, causal, block = make(rng, case, dtype)
+    out, cache = fused_attention_forward(q, k, v, mask, causal, block)
+    # reference in float64 from the same inputs: the float32 kernel must be within 1e-5 of it
+    q64, k64, v64 = (a.astype(np.float64) for a in (q, k, v))
+    ref, ref_cache = attention_forward(q64, k64, v64, mask, causal)
+    assert out.dtype == dtype and out.shape == ref.shape
+    np.testing.assert_allclose(out, ref, **tol(dtype))
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    grads = fused_attention_backward(dout, cache)
+    ref_grads = attention_backward(dout.astype(np.float64), ref_cache)
+    for name, g, r, x in zip("qkv", grads, ref_grads, (q, k, v), strict=True):
+        assert g.shape == x.shape and g.dtype == dtype, name
+        np.testing.assert_allclose(g, r, err_msg=f"d{name}", **tol(dtype))
+
+
+def test_rows_without_allowed_keys_give_zeros_and_zero_gradients(rng):
+    q, k, v = (rng.standard_normal((2, 3, 6, 4)) for _ in range(3))
+    mask = np.ones((2, 3, 6, 6), dtype=bool)
+    mask[1, 2, 4] = False  # one fully masked query row
+    out, cache = fused_attention_forward(q, k, v, mask)
+    assert np.all(out[1, 2, 4] == 0.0) and np.isfinite(out).all()
+    assert np.isposinf(cache.lse.reshape(2, 3, 6)[1, 2, 4])
+    dq, dk, dv = fused_attention_backward(np.ones_like(out), cache)
+    assert np.all(dq[1, 2, 4] == 0.0)
+    assert all(np.isfinite(g).all() for g in (dq, dk, dv))
+    # a masked key gets no gradient from any row
+    mask[:, :, :, 2] = False
+    _, cache = fused_attention_forward(q, k, v, mask)
+    _, dk, dv = fused_attention_backward(np.ones_like(out), cache)
+    assert np.all(dk[..., 2, :] == 0.0) and np.all(dv[..., 2, :] == 0.0)
+
+
+@pytest.mark.parametrize("case", ["causal T_q > T_k (empty rows)", "arbitrary mask, empty rows"])
+def test_gradients_match_finite_differences(rng, case):
+    q, k, v, mask, causal, block = make(rng, case)
+    out, cache = fused_attention_forward(q, k, v, mask, causal, block)
+    dout = rng.standard_normal(out.shape)
+    dq, dk, dv = fused_attention_backward(dout, cache)
+    f = {
+        "q": lambda x: fused_attention(x, k, v, mask, causal, block),
+        "k": lambda x: fused_attention(q, x, v, mask, causal, block),
+        "v": lambda x: fused_attention(q, k, x, mask, causal, block),
+    }
+    for name, x, g in (("q", q, dq), ("k", k, dk), ("v", v, dv)):
+        assert check_gradient(f[name], x, g, dout=dout) < 1e-6, name
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kernels_agree_with_their_numpy_twins(rng, dtype):
+    q, k, v, mask, causal, _ = make(rng, "mask and causal", dtype)
+    block = (8, 4)
+    out, cache = fused_attention_forward(q, k, v, mask, causal, block)
+    ref_out, ref_lse = fa._flash_forward_reference(
+        cache.q, cache.k, cache.v, cache.mask, causal, *block
+    )
+    np.testing.assert_allclose(cache.out, ref_out, **tol(dtype))
+    np.testing.assert_allclose(cache.lse, ref_lse, **tol(dtype))  # both +inf on empty rows
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    grads = fused_attention_backward(dout, cache)
+    ref = fa._flash_backward_reference(
+        dout.reshape(cache.out.shape), cache.q, cache.k, cache.v, cache.out, cache.lse,
+        cache.mask, causal, *block,
+    )  # fmt: skip
+    for g, r in zip(grads, ref, strict=True):
+        np.testing.assert_allclose(g.reshape(r.shape), r, **tol(dtype))
+
+
+@pytest.mark.parametrize("case", ["mask and causal", "causal decode T_q=1", "k, v shared by heads"])
+def test_parallel_path_matches_the_reference(rng, case, monkeypatch):
+    # small problems run on one thread (PARALLEL_WORK); force the multi-worker path here
+    monkeypatch.setattr(fa, "PARALLEL_WORK", 0)
+    q, k, v, mask, causal, block = make(rng, case)
+    out, cache = fused_attention_forward(q, k, v, mask, causal, block)
+    ref, ref_cache = attention_forward(q, k, v, mask, causal)
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
+    dout = rng.standard_normal(out.shape)
+    grads = fused_attention_backward(dout, cache)
+    for g, r in zip(grads, attention_backward(dout, ref_cache), strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-10)
+
+
+def test_result_does_not_depend_on_block_size_or_threads(rng, monkeypatch):
+    import numba
+
+    monkeypatch.setattr(fa, "PARALLEL_WORK", 0)
+    q, k, v, mask, causal, _ = make(rng, "mask and causal")
+    dout = rng.standard_normal(q.shape[:-1] + (v.shape[-1],))
+    base, cache = fused_attention_forward(q, k, v, mask, causal, 3)
+    base_grads = fused_attention_backward(dout, cache)
+    runs = [(7, None), ((5, 11), None), (None, 1)]
+    before = numba.get_num_threads()
+    for block, threads in runs:
+        if threads:
+            numba.set_num_threads(threads)
+        try:
+            out, cache = fused_attention_forward(q, k, v, mask, causal, block)
+            grads = fused_attention_backward(dout, cache)
+        finally:
+            numba.set_num_threads(before)
+        np.testing.assert_allclose(out, base, rtol=1e-12, atol=1e-12)
+        for g, b in zip(grads, base_grads, strict=True):
+            np.testing.assert_allclose(g, b, rtol=1e-12, atol=1e-12)
+
+
+def test_cache_memory_is_linear_in_T(rng):
+    # the docstring's claim: nothing of size T_q x T_k is kept for the backward pass
+    T, D = 512, 4
+    q, k, v = (rng.standard_normal((1, T, D)) for _ in range(3))
+    _, cache = fused_attention_forward(q, k, v, causal=True)
+    sizes = [a.size for a in cache if isinstance(a, np.ndarray)]
+    assert max(sizes) <= T * D < T * T // 64
+
+
+def test_float32_stays_float32_and_inputs_are_not_modified(rng):
+    q, k, v = (rng.standard_normal((2, 9, 4)).astype(np.float32) for _ in range(3))
+    copies = [a.copy() for a in (q, k, v)]
+    out, cache = fused_attention_forward(q, k, v, causal=True)
+    grads = fused_attention_backward(np.ones_like(out), cache)
+    assert out.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
+    for a, c in zip((q, k, v), copies, strict=True):
+        np.testing.assert_array_equal(a, c)
+
+
+def test_bad_inputs_raise_clear_errors(rng):
+    q = rng.standard_normal((2, 5, 4))
+    k = rng.standard_normal((2, 6, 4))
+    v = rng.standard_normal((2, 6, 3))
+    with pytest.raises(ValueError, match="same last dimension"):
+        fused_attention(q, rng.standard_normal((2, 6, 5)), v)
+    with pytest.raises(ValueError, match="number of keys"):
+        fused_attention(q, k, rng.standard_normal((2, 7, 3)))
+    with pytest.raises(ValueError, match="do not broadcast"):
+        fused_attention(q, rng.standard_normal((3, 6, 4)), rng.standard_normal((3, 6, 3)))
+    with pytest.raises(ValueError, match="mask has shape"):
+        fused_attention(q, k, v, mask=np.ones((5, 7), dtype=bool))
+    with pytest.raises(TypeError, match="boolean"):
+        fused_attention(q, k, v, mask=np.ones((5, 6)))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        fused_attention(q.astype(np.float32), k, v)
+    with pytest.raises(ValueError, match="block_size"):
+        fused_attention(q, k, v, block_size=0)
+    with pytest.raises(ValueError, match="block_size"):
+        fused_attention(q, k, v, block_size=(4, 2.5))
+    with pytest.raises(ValueError, match="non-finite"):
+        fused_attention(np.full_like(q, np.nan), k, v)
+    out, cache = fused_attention_forward(q, k, v)
+    with pytest.raises(ValueError, match="dout has shape"):
+        fused_attention_backward(np.ones((2, 5, 4)), cache)
+
+
+def test_use_fused_rule():
+    assert use_fused(4096, 4096, 64, np.float32) is True
+    assert use_fused(1, 8, 64, np.float64) is False
+    # monotone in the sequence lengths
+    small = [use_fused(T, T, 64, np.float32) for T in (8, 32, 128, 512, 2048)]
+    assert small == sorted(small)
+
+
+def test_correct_without_jit():
+    # readers step through the kernels with NUMBA_DISABLE_JIT=1: still the right answer
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        from npml.nn.attention import attention_backward, attention_forward
+        from npml.nn.fused_attention import fused_attention_backward, fused_attention_forward
+        rng = np.random.default_rng(0)
+        for dtype in (np.float64, np.float32):
+            q, k, v = (rng.standard_normal((2, 7, 3)).astype(dtype) for _ in range(3))
+            mask = rng.random((7, 7)) < 0.7
+            out, cache = fused_attention_forward(q, k, v, mask, True, (3, 2))
+            ref, rc = attention_forward(q.astype(float), k.astype(float), v.astype(float),
+                                        mask, True)
+            dout = rng.standard_normal(out.shape).astype(dtype)
+            grads = fused_attention_backward(dout, cache)
+            refs = attention_backward(dout.astype(float), rc)
+            err = max(np.abs(a - b).max() for a, b in zip((out, *grads), (ref, *refs)))
+            assert err < (1e-12 if dtype == np.float64 else 1e-5), (dtype, err)
+        print("ok")
+        """
+    )
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    root = str(Path(fa.__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    res = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "ok"
