@@ -2,6 +2,12 @@
 
 from npml.preference.bradley_terry import BradleyTerry, ConvergenceWarning
 from npml.preference.losses import dpo_loss, ipo_loss, log_ratio_margin, psipo_loss
+from npml.preference.reward_model import (
+    RewardModel,
+    bradley_terry_loss_backward,
+    bradley_terry_loss_forward,
+    train_reward_model,
+)
 from npml.preference.sequence import (
     sequence_logps,
     sequence_logps_backward,
@@ -19,6 +25,9 @@ from npml.preference.slic import (
 __all__ = [
     "BradleyTerry",
     "ConvergenceWarning",
+    "RewardModel",
+    "bradley_terry_loss_backward",
+    "bradley_terry_loss_forward",
     "dpo_loss",
     "ipo_loss",
     "log_ratio_margin",
@@ -32,4 +41,5 @@ __all__ = [
     "slic_listwise_rank_loss",
     "slic_margin_loss",
     "slic_rank_loss",
+    "train_reward_model",
 ]
