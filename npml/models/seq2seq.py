@@ -26,6 +26,8 @@ True for real tokens; a padded position is never attended to.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from npml._checks import as_rng, check_array, check_scalar
@@ -108,6 +110,7 @@ class Transformer(Module):
         std = d_model**-0.5
         self.src_emb = Embedding(src_vocab_size, d_model, rng=rng, dtype=dtype, std=std)
         self.tgt_emb = Embedding(tgt_vocab_size, d_model, rng=rng, dtype=dtype, std=std)
+        self._scale = math.sqrt(d_model)  # a Python float keeps float32 arrays float32
         self._pe = sinusoidal_positions(max_len, d_model).astype(dtype)  # (max_len, D)
         self.src_drop = Dropout(dropout, rng=rng)
         self.tgt_drop = Dropout(dropout, rng=rng)
@@ -130,7 +133,7 @@ class Transformer(Module):
             raise ValueError(
                 f"{name} has length {ids.shape[1]}; expected between 1 and max_len={self.max_len}"
             )
-        return np.sqrt(self.d_model) * emb(ids) + self._pe[: ids.shape[1]]  # (B, L, D)
+        return self._scale * emb(ids) + self._pe[: ids.shape[1]]  # (B, L, D)
 
     def encode(self, src: np.ndarray, src_key_mask: np.ndarray | None = None) -> np.ndarray:
         """Memory ``m`` of shape ``(B, S, d_model)`` for source ids ``src`` (B, S)."""
@@ -190,14 +193,14 @@ class Transformer(Module):
             dy, dm = layer.backward(dy)
             dmemory = dmemory + dm
         dy = self.tgt_drop.backward(dy)  # 4. (PE is a constant: no gradient)
-        self.tgt_emb.backward(np.sqrt(self.d_model) * dy)
+        self.tgt_emb.backward(self._scale * dy)
         dx = dmemory  # 3. the memory's gradient enters the encoder
         if self.enc_norm is not None:
             dx = self.enc_norm.backward(dx)  # 3.
         for layer in reversed(self.encoder):  # 2.
             dx = layer.backward(dx)
         dx = self.src_drop.backward(dx)  # 1.
-        self.src_emb.backward(np.sqrt(self.d_model) * dx)
+        self.src_emb.backward(self._scale * dx)
 
     def generate(
         self,

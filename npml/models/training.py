@@ -45,31 +45,10 @@ class History:
     val_loss: list[float] = field(default_factory=list)
 
 
-class _PlainSGD:
-    """Stand-in until npml.optim lands: theta <- theta - lr * grad."""
-
-    def __init__(self, params: list, lr: float) -> None:
-        self.params, self.lr = params, lr
-
-    def step(self) -> None:
-        for p in self.params:
-            p.data -= self.lr * p.grad
-
-
-def _clip_grad_norm(params: list, max_norm: float) -> float:
-    norm = float(np.sqrt(sum(float(np.sum(p.grad * p.grad)) for p in params)))
-    if norm > max_norm:
-        for p in params:
-            p.grad *= max_norm / norm
-    return norm
-
-
 def make_optimizer(model: Module, lr: float = 3e-3, weight_decay: float = 0.01) -> Any:
     """AdamW over the model's parameters, decaying matrices but not biases/gains."""
-    try:
-        from npml.optim import AdamW, decay_groups
-    except ImportError:
-        return _PlainSGD([p for _, p in model.parameters()], lr)
+    from npml.optim import AdamW, decay_groups  # npml.optim imports Numba: load it lazily
+
     return AdamW(decay_groups(model, weight_decay), lr=lr)
 
 
@@ -108,10 +87,8 @@ def fit(
     log : callable, optional
         Receives one progress line per evaluation (e.g. ``print``).
     """
-    try:
-        from npml.optim import clip_grad_norm
-    except ImportError:
-        clip_grad_norm = _clip_grad_norm
+    from npml.optim import clip_grad_norm
+
     check_scalar(steps, "steps", kind=int, low=1)
     check_scalar(eval_every, "eval_every", kind=int, low=1)
     rng = as_rng(rng)

@@ -154,3 +154,19 @@ def test_bad_input(rng):
         TransformerEncoderLayer(8, 2, rng=0).forward(x)
     with pytest.raises(ValueError, match="dropout"):
         TransformerEncoderLayer(8, 2, dropout=1.0)
+
+
+def test_incremental_decoding_with_kv_cache_matches_full_forward(rng):
+    from npml.nn.multihead import KVCache
+
+    enc = TransformerEncoderLayer(8, 2, rng=0, rope_base=10000.0)
+    dec = TransformerDecoderLayer(8, 2, rng=1)
+    x = rng.standard_normal((2, 5, 8))
+    memory = rng.standard_normal((2, 3, 8))
+    full_enc = enc.forward(x, causal=True)
+    full_dec = dec.forward(x, memory)
+    enc_cache, dec_cache = KVCache(), KVCache()
+    steps_enc = [enc.forward(x[:, t : t + 1], causal=True, kv_cache=enc_cache) for t in range(5)]
+    steps_dec = [dec.forward(x[:, t : t + 1], memory, kv_cache=dec_cache) for t in range(5)]
+    np.testing.assert_allclose(np.concatenate(steps_enc, axis=1), full_enc, atol=1e-12)
+    np.testing.assert_allclose(np.concatenate(steps_dec, axis=1), full_dec, atol=1e-12)
