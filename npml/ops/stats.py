@@ -142,18 +142,46 @@ def _welford_reference(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, error_model="numpy")
-def _welford_kernel(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Numba twin of :func:`_welford_reference`; the inner loop over columns vectorises."""
+def _welford_kernel(x: np.ndarray, lanes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Numba twin of :func:`_welford_reference`, with ``lanes`` interleaved recurrences.
+
+    Rows ``l, l + L, l + 2L, ...`` of ``x`` (n, D) go to lane ``l``: the first
+    ``(n // L) * L`` rows are viewed as ``(n // L, L * D)`` and each of the ``L * D``
+    columns runs its own Welford recurrence (the inner loop vectorises); the lanes are then
+    merged by the k-way Chan formula and the remaining rows continue Welford's update.
+    """
     n, D = x.shape
-    mean = np.zeros(D)
-    m2 = np.zeros(D)
-    for i in range(n):
+    rows = n // lanes
+    W = lanes * D
+    xl = x[: rows * lanes].reshape((rows, W))  # (n // L, L * D), a view
+    mean = np.zeros(W)
+    m2 = np.zeros(W)
+    for i in range(rows):
         inv = 1.0 / (i + 1)  # shared by every column: one division per row
+        for w in range(W):
+            delta = xl[i, w] - mean[w]
+            mean[w] += delta * inv
+            m2[w] += delta * (xl[i, w] - mean[w])
+    out_mean = np.zeros(D)
+    out_m2 = np.zeros(D)
+    for d in range(D):  # merge the L lanes of column d (module docstring)
+        mu = 0.0
+        for lane in range(lanes):
+            mu += mean[lane * D + d]
+        mu /= lanes
+        acc = 0.0
+        for lane in range(lanes):
+            dev = mean[lane * D + d] - mu
+            acc += m2[lane * D + d] + rows * dev * dev
+        out_mean[d] = mu
+        out_m2[d] = acc
+    for i in range(rows * lanes, n):  # the last n % L rows, one at a time
+        inv = 1.0 / (i + 1)
         for d in range(D):
-            delta = x[i, d] - mean[d]
-            mean[d] += delta * inv
-            m2[d] += delta * (x[i, d] - mean[d])
-    return mean, m2
+            delta = x[i, d] - out_mean[d]
+            out_mean[d] += delta * inv
+            out_m2[d] += delta * (x[i, d] - out_mean[d])
+    return out_mean, out_m2
 
 
 def _chan_merge(
@@ -167,22 +195,6 @@ def _chan_merge(
     mean = mean_a + delta * (n_b / n)
     m2 = m2_a + m2_b + delta * delta * (n_a * (n_b / n))
     return n, mean, m2
-
-
-def _summarise(x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-    """Count, mean and :math:`M_2` of the rows of ``x`` (n, D) float64, C-contiguous."""
-    n, D = x.shape
-    lanes = max(1, _LANES // D)  # samples summarised side by side (module docstring)
-    rows = n // lanes
-    if lanes == 1 or rows < 2:
-        mean, m2 = _welford_kernel(x)
-        return n, mean, m2
-    lane_mean, lane_m2 = _welford_kernel(x[: rows * lanes].reshape(rows, lanes * D))
-    lane_mean = lane_mean.reshape(lanes, D)  # lane l holds samples l, l + L, l + 2L, ...
-    mean = lane_mean.mean(axis=0)
-    m2 = lane_m2.reshape(lanes, D).sum(axis=0) + rows * ((lane_mean - mean) ** 2).sum(axis=0)
-    tail_mean, tail_m2 = _welford_kernel(x[rows * lanes :])
-    return _chan_merge(rows * lanes, mean, m2, n - rows * lanes, tail_mean, tail_m2)
 
 
 class RunningStats:
@@ -220,13 +232,14 @@ class RunningStats:
         x2 = np.ascontiguousarray(x, dtype=np.float64).reshape(
             x.shape[0], self._mean.size
         )  # (n, D)
-        n, mean, m2 = _summarise(x2) if x.shape[0] else (0, self._mean, self._m2)
+        lanes = max(1, _LANES // max(x2.shape[1], 1))  # samples summarised side by side
+        mean, m2 = _welford_kernel(x2, lanes)
         if not (np.isfinite(mean).all() and np.isfinite(m2).all()):
             raise ValueError(
                 "batch contains NaN or infinity (or values so large that M2 overflows)"
             )
         self._count, self._mean, self._m2 = _chan_merge(
-            self._count, self._mean, self._m2, n, mean, m2
+            self._count, self._mean, self._m2, x2.shape[0], mean, m2
         )
         return self
 

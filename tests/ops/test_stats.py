@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from npml.ops import RunningStats, std, variance
-from npml.ops.stats import _summarise, _welford_kernel, _welford_reference
+from npml.ops.stats import _welford_kernel, _welford_reference
 
 
 def _definition(x, axis=None, ddof=0):
@@ -67,27 +67,20 @@ def test_variance_errors():
         variance(np.ones((0, 3)), axis=0)
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (7, 1), (64, 1), (1000, 1), (5, 3), (333, 7), (97, 40)])
-def test_welford_kernel_equals_reference_twin(shape, rng):
+@pytest.mark.parametrize(
+    "shape", [(0, 1), (1, 1), (7, 1), (63, 1), (1000, 1), (5, 3), (1001, 3), (97, 40)]
+)
+@pytest.mark.parametrize("lanes", [1, 3, 32])
+def test_welford_kernel_equals_reference_twin(shape, lanes, rng):
     x = rng.standard_normal(shape) * 5 + 100
-    mean_k, m2_k = _welford_kernel(x)
+    mean_k, m2_k = _welford_kernel(x, lanes)
     mean_r, m2_r = _welford_reference(x)
     np.testing.assert_allclose(mean_k, mean_r, rtol=1e-13)
-    np.testing.assert_allclose(m2_k, m2_r, rtol=1e-11, atol=1e-11)  # inv * delta vs delta / n
-    np.testing.assert_allclose(mean_r, x.mean(axis=0), rtol=1e-13)
-    np.testing.assert_allclose(m2_r, ((x - x.mean(axis=0)) ** 2).sum(axis=0), rtol=1e-10)
-
-
-@pytest.mark.parametrize(
-    "shape", [(0, 1), (1, 1), (63, 1), (1000, 1), (1001, 3), (50, 16), (9, 40)]
-)
-def test_lane_summary_equals_one_welford_pass(shape, rng):
-    x = rng.standard_normal(shape) + 7
-    n, mean, m2 = _summarise(x)
-    mean_r, m2_r = _welford_reference(x)
-    assert n == shape[0]
-    np.testing.assert_allclose(mean, mean_r, rtol=1e-13)
-    np.testing.assert_allclose(m2, m2_r, rtol=1e-11, atol=1e-12)
+    # lanes reorder the additions, so M2 agrees to rounding of its size, not bit for bit
+    np.testing.assert_allclose(m2_k, m2_r, rtol=1e-11, atol=1e-11)
+    if shape[0]:
+        np.testing.assert_allclose(mean_r, x.mean(axis=0), rtol=1e-13)
+        np.testing.assert_allclose(m2_r, ((x - x.mean(axis=0)) ** 2).sum(axis=0), rtol=1e-10)
 
 
 def test_running_stats_scalar_stream_equals_whole_array(rng):

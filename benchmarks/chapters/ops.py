@@ -1,0 +1,162 @@
+"""Foundations: einsum from scratch against NumPy and opt_einsum; streaming variance.
+
+einsum rows time ``npml.ops.einsum`` against ``np.einsum(optimize=True)`` on each
+expression of the foundation issue (target: at most 1.2x), and, for the two batched
+attention expressions, against ``opt_einsum.contract`` (target: faster). Calls that take
+microseconds are timed in loops long enough for the clock, and the per-call time is
+reported. npml's batched contractions run on BLAS through ``np.matmul``; NumPy and
+opt_einsum fall back to single-threaded sum-of-products loops when a contraction keeps a
+batch index, so these rows also depend on how many cores BLAS gets (the note names the
+machine's load when it was busy: contended BLAS threads slow down badly).
+
+The statistics rows stream 10^7 float64 values through ``RunningStats`` in chunks and
+compare with ``np.var`` on the whole array (target: at most 1.5x), and time the Numba
+Welford kernel against its NumPy reference twin.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from npml.bench import Report, compare
+from npml.bench import peer as _peer
+from npml.ops import RunningStats, einsum, variance
+from npml.ops.stats import _welford_kernel, _welford_reference
+
+NAME = "ops"
+TITLE = "Foundations: einsum vs NumPy and opt_einsum, streaming variance vs np.var"
+ORDER = 0
+
+# (subscripts, shapes at quick/full size, runs on multi-threaded BLAS); tiny divides sizes by 8
+EINSUM_CASES = [
+    ("bhqd,bhkd->bhqk", [(4, 8, 256, 64), (4, 8, 256, 64)], True),
+    ("bhqk,bhkd->bhqd", [(4, 8, 256, 256), (4, 8, 256, 64)], True),
+    ("ij,jk,kl->il", [(256, 256)] * 3, True),
+    ("bij,bjk->bik", [(8, 256, 256)] * 2, True),
+    ("ii->", [(256, 256)], False),
+    ("ij->ji", [(256, 256)], False),
+    ("i,i->", [(4096,)] * 2, False),
+    ("ij,ij->i", [(256, 256)] * 2, False),
+]
+ATTENTION = {"bhqd,bhkd->bhqk", "bhqk,bhkd->bhqd"}
+
+
+def _looped(fn: Callable[[], object], inner: int) -> Callable[[], None]:
+    def run() -> None:
+        for _ in range(inner):
+            fn()
+
+    return run
+
+
+def _inner_count(fn: Callable[[], object], budget: float) -> int:
+    """Calls per timed sample so that one sample lasts about ``budget`` seconds."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    once = time.perf_counter() - t0
+    return int(min(10_000, max(1, budget / max(once, 1e-7))))
+
+
+def _pause(report: Report, threaded: bool = True) -> float:
+    """Sleep between contenders so one's idle BLAS threads do not slow the other.
+
+    Single-threaded microsecond calls leave no thread pool to settle and get a short pause;
+    tiny mode (a smoke test) none.
+    """
+    return report.pick(0.0, 0.2, 0.2) if threaded else report.pick(0.0, 0.02, 0.02)
+
+
+def _load_note() -> str:
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on every platform
+        return ""
+    cores = os.cpu_count() or 1
+    return f"machine busy: load {load:.1f} on {cores} cores" if load > cores else ""
+
+
+def _einsum_rows(report: Report) -> None:
+    rng = np.random.default_rng(0)
+    oe = _peer("opt_einsum")
+    for subscripts, shapes, threaded in EINSUM_CASES:
+        if report.mode == "tiny":
+            shapes = [tuple(max(1, d // 8) for d in s) for s in shapes]
+        ops = [rng.standard_normal(s) for s in shapes]
+        fns = {
+            "npml": lambda s=subscripts, o=ops: einsum(s, *o),
+            "numpy": lambda s=subscripts, o=ops: np.einsum(s, *o, optimize=True),
+        }
+        if subscripts in ATTENTION and oe is not None:
+            fns["opt_einsum"] = lambda s=subscripts, o=ops: oe.contract(s, *o)
+        np.testing.assert_allclose(fns["npml"](), fns["numpy"](), rtol=1e-10, atol=1e-10)
+        inner = _inner_count(fns["numpy"], report.pick(1e-3, 0.02, 0.05))
+        timed = compare(
+            {k: _looped(f, inner) for k, f in fns.items()},
+            repeats=max(3, report.repeats),  # 3: a median that one preempted sample cannot move
+            pause=_pause(report, threaded),
+        )
+        t = {k: v.median / inner for k, v in timed.items()}
+        case = f"einsum {subscripts} {' x '.join(str(s) for s in shapes)}"
+        note = _load_note()
+        report.row(
+            case, t["npml"], peer="numpy", peer_value=t["numpy"], target=1.2, note=note,
+            calls_per_sample=inner,
+        )  # fmt: skip
+        if subscripts in ATTENTION:
+            report.row(
+                case, t["npml"], peer="opt_einsum", peer_value=t.get("opt_einsum"), target=1.0,
+                note=note,
+            )  # fmt: skip
+
+
+def _stats_rows(report: Report) -> None:
+    rng = np.random.default_rng(1)
+    n, chunk = report.pick((10**5, 10**4), (10**7, 10**6), (10**7, 10**6))
+    x = 1e3 + rng.standard_normal(n)
+    chunks = np.split(x, n // chunk)
+
+    def running() -> float:
+        rs = RunningStats()
+        for c in chunks:
+            rs.update(c)
+        return rs.variance()
+
+    assert abs(running() / np.var(x) - 1) < 1e-10
+    timed = compare(
+        {"npml": running, "numpy": lambda: np.var(x), "variance": lambda: variance(x)},
+        repeats=max(3, report.repeats),  # 3: a median that one preempted sample cannot move
+        pause=_pause(report),
+    )
+    t = {k: v.median for k, v in timed.items()}
+    size = f"10^{round(np.log10(n))} float64"
+    report.row(
+        f"RunningStats, {size} in chunks of {chunk}", t["npml"], peer="np.var",
+        peer_value=t["numpy"], target=1.5, note=_load_note(),
+    )  # fmt: skip
+    report.row(
+        f"variance (two-pass, corrected), {size}", t["variance"], peer="np.var",
+        peer_value=t["numpy"], note="no target: one pass more than np.var",
+    )  # fmt: skip
+
+    m = report.pick(10**3, 10**4, 10**5)  # the twin is a Python loop: keep it short
+    xs = np.ascontiguousarray(x[:m].reshape(m, 1))
+    timed = compare(
+        {"kernel": lambda: _welford_kernel(xs, 1), "reference": lambda: _welford_reference(xs)},
+        repeats=max(2, report.repeats // 3),
+        pause=_pause(report),
+    )
+    report.row(
+        f"Welford kernel (Numba) on 10^{round(np.log10(m))} values, one lane",
+        timed["kernel"].median, peer="NumPy twin", peer_value=timed["reference"].median,
+        note="the readable reference loop, for scale",
+    )  # fmt: skip
+
+
+def run(report: Report) -> None:
+    _einsum_rows(report)
+    _stats_rows(report)
