@@ -34,15 +34,17 @@ step, so ``n_iter`` (sweeps) and the gap are comparable with its ``ElasticNet``.
 Three implementations of the same iteration live here:
 
 * ``_enet_cd_reference`` -- NumPy on ``X``, maintaining the residual: the readable one;
-* ``_enet_cd_kernel`` -- the same on ``Xt = X.T`` (C-contiguous, so a column of ``X`` is a
-  contiguous row), for ``p > n`` where a Gram matrix would be too large;
+* ``_enet_cd_kernel`` -- the same, compiled, on ``Xt`` (p, n) C-contiguous so that a
+  column of ``X`` is a contiguous row, centring column ``j`` on the fly as
+  ``Xt[j] - X_mean[j]`` (no centred copy of the data is ever made);
 * ``_enet_cd_gram_kernel`` -- on the Gram matrix :math:`Q = X^\\top X` and
   :math:`q = X^\\top y`, maintaining :math:`Qw` instead of :math:`R`
   (:math:`X_j^\\top R = q_j - (Qw)_j`): a sweep costs :math:`O(p^2)` instead of
-  :math:`O(np)`, the fast choice when ``n >> p``.
+  :math:`O(np)`, the fast choice when ``n >> p`` and many sweeps are needed.
 
-Every function updates ``w`` in place and returns ``(gap, n_iter)``; ``n_iter`` is the
-number of sweeps (0 when the starting point already satisfies the stopping rule).
+Each updates ``w`` in place. The reference returns ``(gap, n_iter)``, the kernels
+``(gap, n_iter, converged)``; ``n_iter`` counts sweeps (0 when the starting point already
+meets the stopping rule).
 """
 
 from __future__ import annotations

@@ -17,9 +17,12 @@ penalised: it is removed by centring ``X`` and ``y`` and recovered as
 scikit-learn's duality-gap stopping rule and gap-safe screening (``_cd.py``, ``_gap.py``),
 so ``n_iter_`` and ``dual_gap_`` mean what they mean there.
 
-When ``n >= p`` the fit runs on the Gram matrix :math:`X^\\top X` (one BLAS call over the
-data, then sweeps that never touch it again); otherwise on a transposed copy of ``X``,
-keeping the residual up to date.
+How the work is laid out: ``fit`` makes one pass over ``X`` that writes a transposed copy
+(columns contiguous) and takes the column means, then sweeps on it, centring on the fly.
+When ``n >= p`` and a fit needs more than a few sweeps (``_sweep_budget``), it continues
+on the Gram matrix :math:`X^\\top X`, whose sweeps cost :math:`O(p^2)` instead of
+:math:`O(np)`. :func:`enet_path` solves many alphas and so starts on the Gram matrix
+whenever ``n >= p``.
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ import numpy as np
 
 from npml._checks import check_array, check_is_fitted, check_same_length, check_scalar
 from npml.linear._cd import _enet_cd_gram_kernel, _enet_cd_kernel
-from npml.linear._prep import _transpose_mean_kernel
+from npml.linear._prep import _transpose_mean_kernel, _transpose_mean_reference
 
 
-# Sweeps of the residual kernel before a fit with n >= p moves to the Gram matrix: a Gram
-# matrix costs about as much as p / 4 full sweeps, and sweeps get cheaper as screening
-# removes features, so this errs towards sweeping.
+# Sweeps of the residual kernel before a fit with n >= p moves to the Gram matrix. The
+# Gram matrix costs about as much as p / 4 full sweeps (n p^2 / 2 multiply-adds against
+# 2 n p per sweep), and sweeps get cheaper as screening removes features; p / 10 leaves
+# room for BLAS being faster per multiply-add than a sweep.
 def _sweep_budget(n: int, p: int, max_iter: int) -> int:
     return max(10, p // 10) if n >= p else max_iter
 
@@ -74,7 +78,7 @@ def _check_data(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     X = check_array(X, "X", ndim=2, dtype=np.float64, min_size=1, finite=False)
     y = check_array(y, "y", ndim=1, dtype=np.float64)
     check_same_length(X, "X", y, "y")
-    return np.ascontiguousarray(X), y
+    return X, y
 
 
 def _raise_if_not_finite(stats: np.ndarray, X: np.ndarray) -> None:
@@ -100,7 +104,11 @@ class _Problem:
         self.Q: np.ndarray | None = None
         self.q: np.ndarray | None = None
         if transpose:
-            self.Xt, X_mean = _transpose_mean_kernel(X)  # one pass over X
+            if X.flags.f_contiguous and not X.flags.c_contiguous:
+                with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                    self.Xt, X_mean = _transpose_mean_reference(X)  # X.T is a view: no copy
+            else:
+                self.Xt, X_mean = _transpose_mean_kernel(np.ascontiguousarray(X))  # one pass
             _raise_if_not_finite(X_mean, X)
             self.X_mean = X_mean if fit_intercept else np.zeros(X.shape[1])
         else:

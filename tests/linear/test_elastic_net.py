@@ -173,6 +173,12 @@ def test_sklearn_conventions(rng):
     base = pytest.importorskip("sklearn.base")
     c = base.clone(m)
     assert c.get_params() == m.get_params() and not hasattr(c, "coef_")
+    # Fortran-ordered and strided X give the same fit as C-ordered X
+    ref = ElasticNet(alpha=0.1, l1_ratio=0.2).fit(X, y)
+    for X_other in (np.asfortranarray(X), np.repeat(X, 2, axis=1)[:, ::2]):
+        other = ElasticNet(alpha=0.1, l1_ratio=0.2).fit(X_other, y)
+        np.testing.assert_allclose(other.coef_, ref.coef_, rtol=1e-12, atol=1e-14)
+        assert other.n_iter_ == ref.n_iter_
     # lists and float32 are accepted, and give float64 results
     m32 = ElasticNet(alpha=0.1, l1_ratio=0.2).fit(X.astype(np.float32).tolist(), y)
     assert m32.coef_.dtype == np.float64
