@@ -186,7 +186,7 @@ def _plan(subscripts: str, shapes: tuple[tuple[int, ...], ...], optimize: bool) 
             del lab[a2], lab[a1], dims[a2], dims[a1]
             lab.append(c)
             dims.append(d)
-        squeeze = tuple(a for a, (c, d) in enumerate(zip(lab, dims, strict=True)) if d < sizes[c])
+        squeeze = tuple(a for a, (c, d) in enumerate(zip(lab, dims, strict=True)) if d != sizes[c])
         lab = [c for a, c in enumerate(lab) if a not in squeeze]
         labels.append("".join(lab))
         diag_squeeze.append((tuple(diagonals), squeeze))

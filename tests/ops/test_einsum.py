@@ -197,6 +197,8 @@ def test_scalars_zero_size_integers_and_complex(rng):
     np.testing.assert_allclose(einsum("i,->i", a, 2.5), 2.5 * a, rtol=1e-15)
     np.testing.assert_array_equal(einsum("ij,jk->ik", np.ones((2, 0)), np.ones((0, 3))), 0.0)
     assert einsum("i->", np.ones(0)) == 0.0
+    for subscripts, shapes in [("i,i->i", [(1,), (0,)]), ("ij,jk->ik", [(2, 1), (0, 3)])]:
+        _assert_matches_numpy(subscripts, [np.ones(s) for s in shapes])  # size 1 broadcasts to 0
     assert einsum("i->...i", a).shape == (4,)  # an output '...' may cover zero axes
     ints = rng.integers(-5, 5, size=(3, 4)), rng.integers(-5, 5, size=(4, 2))
     got = einsum("ij,jk->ik", *ints)
