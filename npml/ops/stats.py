@@ -103,7 +103,7 @@ def variance(
     Examples
     --------
     >>> x = 1e9 + np.array([4.0, 7.0, 13.0, 16.0])
-    >>> variance(x)  # the shortcut mean(x**2) - mean(x)**2 gives 0.0 here
+    >>> variance(x)  # the shortcut mean(x**2) - mean(x)**2 gives -128.0 here
     22.5
     """
     x = check_array(x, "x")
@@ -207,7 +207,7 @@ class RunningStats:
     --------
     >>> rs = RunningStats()
     >>> for chunk in np.array_split(np.arange(10.0), 3):
-    ...     rs.update(chunk)
+    ...     _ = rs.update(chunk)  # update returns rs, so calls can be chained
     >>> rs.count, rs.mean, rs.variance()
     (10, 4.5, 8.25)
     """
