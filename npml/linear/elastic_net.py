@@ -167,26 +167,28 @@ def _solve(
     active = np.ones(w.shape[0], dtype=np.bool_)
     n_iter = 0
     converged = False
-    if problem.Xt is not None:
-        gap, n_iter, converged = _enet_cd_kernel(
-            w,
-            active,
-            problem.Xt,
-            problem.X_mean,
-            problem.yc,
-            l1,
-            l2,
-            0,
-            min(budget, max_iter),
-            max_iter,
-            tol,
-            True,
-        )
-    if not converged and n_iter < max_iter:
-        Q, q = problem.gram()
-        gap, n_iter, converged = _enet_cd_gram_kernel(
-            w, active, Q, q, problem.y_sq, l1, l2, n_iter, max_iter, max_iter, tol, True
-        )
+    # overflow (huge inputs) is reported below; NUMBA_DISABLE_JIT would warn on the way
+    with np.errstate(over="ignore", invalid="ignore"):
+        if problem.Xt is not None:
+            gap, n_iter, converged = _enet_cd_kernel(
+                w,
+                active,
+                problem.Xt,
+                problem.X_mean,
+                problem.yc,
+                l1,
+                l2,
+                0,
+                min(budget, max_iter),
+                max_iter,
+                tol,
+                True,
+            )
+        if not converged and n_iter < max_iter:
+            Q, q = problem.gram()
+            gap, n_iter, converged = _enet_cd_gram_kernel(
+                w, active, Q, q, problem.y_sq, l1, l2, n_iter, max_iter, max_iter, tol, True
+            )
     if not (np.isfinite(gap) and np.isfinite(w).all()):
         raise ValueError(
             "coordinate descent produced non-finite weights: X or y has entries so large "
