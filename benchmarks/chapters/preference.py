@@ -8,7 +8,12 @@ Two objectives, each against the fastest choix method that solves *it*:
   times ILSR only, the other two take 10-30x longer at 100k comparisons);
 * the L2-penalised scores (``alpha > 0``, Eq. 1 of ``npml.preference.bradley_terry``): only
   ``opt_pairwise`` minimises this objective (choix's ``alpha`` in ILSR and MM is a
-  different prior), with its default Newton-CG (``--full`` also times BFGS).
+  different prior), with its default Newton-CG (``--full`` also times BFGS). Its objective
+  is a pure-Python loop (about a minute per fit at 100k comparisons), so quick mode fits
+  5k comparisons and ``--full`` 100k.
+
+npml's Newton solver gets rows (without a target) in tiny and full modes; MM, the default,
+carries the target.
 
 Both sides run to a tolerance of 1e-8 and each row prints the largest difference of the
 centred scores. npml's time includes validating and aggregating the comparisons; choix gets
@@ -42,40 +47,49 @@ def _centred(x: np.ndarray) -> np.ndarray:
     return x - x.mean()
 
 
-def _fastest_choix(report: Report, candidates: dict, repeats: int) -> tuple[str, float, dict]:
-    """Time each candidate once (full mode), then the fastest ``repeats`` times."""
-    once = {}
-    if len(candidates) > 1:
-        for name, fn in candidates.items():
-            once[name] = measure(fn, repeats=1, warmup=0).median
-        best = min(once, key=once.get)
-    else:
-        best = next(iter(candidates))
-    return best, once, candidates[best]
+def _fastest(candidates: dict) -> tuple[str, dict]:
+    """With several candidates, time each once and return the fastest's name and the times."""
+    if len(candidates) == 1:
+        return next(iter(candidates)), {}
+    once = {name: measure(fn, repeats=1, warmup=0).median for name, fn in candidates.items()}
+    return min(once, key=once.get), once
+
+
+class _Keep:
+    """Wrap a fit so the scores of its last call can be compared after timing."""
+
+    def __init__(self, fn):
+        self.fn, self.scores = fn, None
+
+    def __call__(self):
+        out = self.fn()
+        self.scores = _centred(out.scores_ if hasattr(out, "scores_") else out)
 
 
 def run(report: Report) -> None:
     choix = _peer("choix")
-    n_items, n_mle, n_l2 = report.pick((20, 1_000, 300), (200, 100_000, 10_000),
+    n_items, n_mle, n_l2 = report.pick((20, 1_000, 300), (200, 100_000, 5_000),
                                        (200, 100_000, 100_000))  # fmt: skip
     full = report.mode == "full"
-    repeats = min(report.repeats, 3)  # choix takes seconds per fit at these sizes
+    repeats = report.pick(1, 2, 3)  # choix takes seconds per fit at these sizes
     tol = 1e-8
 
     for alpha, n_comp in ((0.0, n_mle), (1.0, n_l2)):
         comparisons = simulate(n_items, n_comp)
         label = "MLE" if alpha == 0 else f"L2 alpha={alpha:g}"
-        case = f"Bradley-Terry {label}, {n_items} items, {n_comp // 1000}k comparisons"
-
-        def fit_mm(alpha=alpha, comparisons=comparisons):
-            return BradleyTerry(alpha=alpha, method="mm", tol=tol).fit(comparisons, n_items)
-
-        def fit_newton(alpha=alpha, comparisons=comparisons):
-            return BradleyTerry(alpha=alpha, method="newton", tol=tol).fit(comparisons, n_items)
-
-        ours = fit_mm().scores_
+        case = f"Bradley-Terry {label}, {n_items} items, {n_comp / 1000:g}k comparisons"
+        ours = {
+            method: _Keep(
+                lambda m=method, a=alpha, c=comparisons: BradleyTerry(
+                    alpha=a, method=m, tol=tol
+                ).fit(c, n_items)
+            )
+            for method in (("mm", "newton") if full or report.mode == "tiny" else ("mm",))
+        }
+        for fit in ours.values():
+            fit()  # warm-up (Numba compilation) outside the timed alternation
         if choix is None:
-            t = measure(fit_mm, repeats=report.repeats).median
+            t = measure(ours["mm"], repeats=report.repeats).median
             report.row(case + " (mm)", t, peer="choix", peer_value=None)
             continue
         data = [tuple(r) for r in comparisons.tolist()]
@@ -100,26 +114,21 @@ def run(report: Report) -> None:
                 candidates["opt_pairwise BFGS"] = lambda data=data, a=alpha: choix.opt_pairwise(
                     n_items, data, alpha=a, tol=tol, method="BFGS"
                 )
-        best, once, choix_fit = _fastest_choix(report, candidates, repeats)
-        theirs = _centred(choix_fit())
-        fit_mm()
-        fit_newton()  # warm-up (Numba compilation) outside the timed alternation
-        times = compare(
-            {"mm": fit_mm, "newton": fit_newton, "choix": choix_fit},
-            repeats=repeats,
-            warmup=0,
-            pause=0.2,
-        )
-        diff_mm = float(np.max(np.abs(ours - theirs)))
-        diff_newton = float(np.max(np.abs(fit_newton().scores_ - theirs)))
+        best, once = _fastest(candidates)
+        theirs = _Keep(candidates[best])
+        times = compare({**ours, "choix": theirs}, repeats=repeats, warmup=0, pause=0.2)
         extra = {f"choix {k} once (s)": v for k, v in once.items()}
-        for method, diff in (("mm", diff_mm), ("newton", diff_newton)):
+        # MM is the default solver and carries the target; Newton's row (tiny and full modes)
+        # is for information: its dense Cholesky is O(items^3) and at the mercy of the BLAS
+        # thread pool on a busy machine.
+        for method, fit in ours.items():
+            diff = float(np.max(np.abs(fit.scores - theirs.scores)))
             report.row(
                 f"{case} ({method})",
                 times[method].median,
                 peer=f"choix.{best}",
                 peer_value=times["choix"].median,
-                target=1.0,
+                target=1.0 if method == "mm" else None,
                 note=f"max |score difference| {diff:.1e}",
                 max_score_difference=diff,
                 **extra,

@@ -226,7 +226,9 @@ class BradleyTerry:
         if alpha == 0.0:
             check_mle_exists(counts)
         beta0 = np.zeros(n_items)
-        if self.method == "mm":
+        if n_items == 1:  # nothing to compare: the centred score is 0
+            beta, it, change = beta0, 0, 0.0
+        elif self.method == "mm":
             from npml.preference._bt_kernel import _bt_mm_kernel
 
             beta, it, change = _bt_mm_kernel(

@@ -136,6 +136,12 @@ def test_unseen_item_needs_alpha():
     assert scores[3] == pytest.approx(0.0, abs=1e-12)  # only the prior speaks for item 3
 
 
+@pytest.mark.parametrize("method", ["mm", "newton"])
+def test_a_single_item_scores_zero(method):
+    fit = BradleyTerry(method=method).fit(np.zeros((0, 2), dtype=int), n_items=1)
+    np.testing.assert_array_equal(fit.scores_, [0.0])
+
+
 def test_probabilities_and_log_likelihood(data):
     beta, comparisons = data
     fit = BradleyTerry().fit(comparisons)
