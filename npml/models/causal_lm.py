@@ -99,7 +99,7 @@ class CausalLM(Module):
     ) -> None:
         for name, value in [("vocab_size", vocab_size), ("d_model", d_model)]:
             check_scalar(value, name, kind=int, low=1)
-        check_scalar(n_layers, "n_layers", kind=int, low=0)
+        check_scalar(n_layers, "n_layers", kind=int, low=1)
         check_scalar(max_len, "max_len", kind=int, low=1)
         check_choice(positional, "positional", ("rope", "learned"))
         check_scalar(init_std, "init_std", low=0.0)
