@@ -34,6 +34,7 @@ from npml.nn.rope import (
     rope_frequencies,
     rope_single_frequency,
 )
+from npml.nn.transformer import TransformerDecoderLayer, TransformerEncoderLayer
 
 __all__ = [
     "GELU",
@@ -50,6 +51,8 @@ __all__ = [
     "ReLU",
     "RotaryEmbedding",
     "SinusoidalPositionalEmbedding",
+    "TransformerDecoderLayer",
+    "TransformerEncoderLayer",
     "attention_backward",
     "attention_forward",
     "causal_mask",
