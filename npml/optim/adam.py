@@ -29,9 +29,12 @@ updated by the NumPy reference instead (same result, slower).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 from numba.typed import List
 
@@ -43,6 +46,27 @@ from npml.optim._adam_kernel import (
     make_chunks,
 )
 from npml.optim.base import Optimizer, ParamsLike
+
+PARALLEL_MIN = 1 << 17  # elements; below this, waking worker threads costs more than the work
+
+
+@contextmanager
+def _threads_for(n: int) -> Iterator[None]:
+    """Run the kernel on one thread when ``n`` elements are too few to share out.
+
+    A parallel launch costs tens of microseconds on an idle machine and milliseconds on a
+    busy one; a bucket of 10^5 float32 takes about 50 us on one core. (Numba's thread count
+    is per calling thread, so this does not affect other threads.)
+    """
+    if n >= PARALLEL_MIN:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 @dataclass
@@ -153,28 +177,43 @@ class _AdamBase(Optimizer):
             self.state[k][name][...] = value  # into the flat buffers, keeping the views
 
     # -- the step --------------------------------------------------------------------------
+    @staticmethod
+    def _flat_data(d: np.ndarray, t: int, scratch: dict) -> np.ndarray:
+        """A 1-D array the kernel can update for parameter data ``d`` (tensor ``t``)."""
+        scratch.pop(t, None)
+        if d.flags.c_contiguous:
+            return d.reshape(-1)  # a view: the kernel writes through it
+        tmp = np.empty(d.size, d.dtype)  # strided data: the kernel works on a copy (_update)
+        scratch[t] = (d, tmp)
+        return tmp
+
     def _views(self, b: _Bucket, params: list, grads: list[np.ndarray]) -> tuple[Any, Any]:
-        """Typed lists of flat views of the bucket's data and gradients (cached)."""
+        """Typed lists of flat views of the bucket's data and gradients.
+
+        Kept between steps and patched only where a ``data`` or ``grad`` array was replaced
+        (building a typed list entry costs microseconds; models reuse their gradient buffers,
+        but a loop that assigns ``p.grad = g`` replaces them every step).
+        """
         datas = [params[j].data for j in b.positions]
         gs = [grads[j] for j in b.positions]
         c = b.cache
-        if (
-            c
-            and all(a is x for a, x in zip(c["datas"], datas, strict=True))
-            and all(a is x for a, x in zip(c["grads"], gs, strict=True))
-        ):
-            return c["ps"], c["gs"]
-        ps_list, gs_list, scratch = List(), List(), []
-        for d, g in zip(datas, gs, strict=True):
-            if d.flags.c_contiguous:
-                ps_list.append(d.reshape(-1))  # a view: the kernel writes through it
-            else:  # a strided view: the kernel works on a contiguous copy (see _update)
-                tmp = np.empty(d.size, b.dtype)
-                ps_list.append(tmp)
-                scratch.append((d, tmp))
-            gs_list.append(np.ascontiguousarray(g).reshape(-1))
-        b.cache = {"datas": datas, "grads": gs, "ps": ps_list, "gs": gs_list, "scratch": scratch}
-        return ps_list, gs_list
+        if not c:
+            scratch: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+            ps_list, gs_list = List(), List()
+            for t, (d, g) in enumerate(zip(datas, gs, strict=True)):
+                ps_list.append(self._flat_data(d, t, scratch))
+                gs_list.append(np.ascontiguousarray(g).reshape(-1))
+            b.cache = {"datas": datas, "grads": gs, "ps": ps_list, "gs": gs_list}
+            b.cache["scratch"] = scratch
+            return ps_list, gs_list
+        for t, (d, g) in enumerate(zip(datas, gs, strict=True)):
+            if d is not c["datas"][t]:
+                c["ps"][t] = self._flat_data(d, t, c["scratch"])
+                c["datas"][t] = d
+            if g is not c["grads"][t]:
+                c["gs"][t] = np.ascontiguousarray(g).reshape(-1)
+                c["grads"][t] = g
+        return c["ps"], c["gs"]
 
     def _check_layout(self, i: int) -> None:
         """Raise if a parameter's data changed shape or dtype since its buffers were made."""
@@ -195,7 +234,8 @@ class _AdamBase(Optimizer):
             for b in self._buckets[i]:
                 _, gs = self._views(b, group["params"], grads[i])
                 big = b.dtype.type(np.finfo(b.dtype).max)
-                bad = _nonfinite_chunks_kernel(gs, *b.chunks[:3], big)  # (C,) counts
+                with _threads_for(b.m.size):
+                    bad = _nonfinite_chunks_kernel(gs, *b.chunks[:3], big)  # (C,) counts
                 if bad.any():
                     t = int(b.chunks[0][np.flatnonzero(bad)[0]])
                     n_bad = int(bad[b.chunks[0] == t].sum())
@@ -209,10 +249,11 @@ class _AdamBase(Optimizer):
                 self._decoupled, step, b.dtype,
             )  # fmt: skip
             ps, gs = self._views(b, group["params"], grads)
-            scratch = b.cache["scratch"]
+            scratch = b.cache["scratch"].values()
             for d, tmp in scratch:
                 tmp.reshape(d.shape)[...] = d
-            _adam_kernel(ps, gs, b.m, b.v, b.v_max, *b.chunks, *s, group["amsgrad"])
+            with _threads_for(b.m.size):
+                _adam_kernel(ps, gs, b.m, b.v, b.v_max, *b.chunks, *s, group["amsgrad"])
             for d, tmp in scratch:
                 d[...] = tmp.reshape(d.shape)
 
