@@ -85,7 +85,7 @@ def test_each_mm_iteration_lowers_the_objective(data, alpha):
     assert values[-1] < values[0]
 
 
-@pytest.mark.parametrize("alpha", [0.0, 0.05, 2.0])
+@pytest.mark.parametrize("alpha", [0.05, 2.0])  # alpha = 0: against ILSR, below
 def test_matches_choix_opt_pairwise(data, alpha):
     choix = pytest.importorskip("choix")
     _, comparisons = data
