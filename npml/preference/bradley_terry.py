@@ -216,7 +216,7 @@ class BradleyTerry:
         """
         alpha = float(check_scalar(self.alpha, "alpha", low=0.0))
         check_choice(self.method, "method", ("mm", "newton"))
-        max_iter = check_scalar(self.max_iter, "max_iter", kind=(int, np.integer), low=1)
+        max_iter = int(check_scalar(self.max_iter, "max_iter", kind=(int, np.integer), low=1))
         tol = float(check_scalar(self.tol, "tol", low=0.0))
         comparisons = self._check_comparisons(comparisons, "comparisons", n_items)
         if n_items is None:
