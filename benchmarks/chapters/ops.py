@@ -7,7 +7,8 @@ microseconds are timed in loops long enough for the clock, and the per-call time
 reported. npml's batched contractions run on BLAS through ``np.matmul``; NumPy and
 opt_einsum fall back to single-threaded sum-of-products loops when a contraction keeps a
 batch index, so these rows also depend on how many cores BLAS gets (the note names the
-machine's load when it was busy: contended BLAS threads slow down badly).
+machine's load when it was busy: contended BLAS threads slow down badly, so these cases are
+timed a second time with one BLAS thread for every library, as information).
 
 The statistics rows stream 10^7 float64 values through ``RunningStats`` in chunks and
 compare with ``np.var`` on the whole array (target: at most 1.5x), and time the Numba
@@ -80,9 +81,21 @@ def _load_note() -> str:
     return f"machine busy: load {load:.1f} on {cores} cores" if load > cores else ""
 
 
+def _time_calls(report: Report, fns: dict, pause: float) -> dict[str, float]:
+    """Median seconds per call of each contender, alternating, in loops long enough to time."""
+    inner = _inner_count(fns["numpy"], report.pick(1e-3, 0.02, 0.05))
+    timed = compare(
+        {k: _looped(f, inner) for k, f in fns.items()},
+        repeats=max(3, report.repeats),  # 3: a median that one preempted sample cannot move
+        pause=pause,
+    )
+    return {k: v.median / inner for k, v in timed.items()}
+
+
 def _einsum_rows(report: Report) -> None:
     rng = np.random.default_rng(0)
     oe = _peer("opt_einsum")
+    threadpoolctl = _peer("threadpoolctl")
     for subscripts, shapes, threaded in EINSUM_CASES:
         if report.mode == "tiny":
             shapes = [tuple(max(1, d // 8) for d in s) for s in shapes]
@@ -94,24 +107,26 @@ def _einsum_rows(report: Report) -> None:
         if subscripts in ATTENTION and oe is not None:
             fns["opt_einsum"] = lambda s=subscripts, o=ops: oe.contract(s, *o)
         np.testing.assert_allclose(fns["npml"](), fns["numpy"](), rtol=1e-10, atol=1e-10)
-        inner = _inner_count(fns["numpy"], report.pick(1e-3, 0.02, 0.05))
-        timed = compare(
-            {k: _looped(f, inner) for k, f in fns.items()},
-            repeats=max(3, report.repeats),  # 3: a median that one preempted sample cannot move
-            pause=_pause(report, threaded),
-        )
-        t = {k: v.median / inner for k, v in timed.items()}
+        t = _time_calls(report, fns, _pause(report, threaded))
         case = f"einsum {subscripts} {' x '.join(str(s) for s in shapes)}"
         note = _load_note()
-        report.row(
-            case, t["npml"], peer="numpy", peer_value=t["numpy"], target=1.2, note=note,
-            calls_per_sample=inner,
-        )  # fmt: skip
+        report.row(case, t["npml"], peer="numpy", peer_value=t["numpy"], target=1.2, note=note)
         if subscripts in ATTENTION:
             report.row(
                 case, t["npml"], peer="opt_einsum", peer_value=t.get("opt_einsum"), target=1.0,
                 note=note,
             )  # fmt: skip
+        if threaded and threadpoolctl is not None and report.mode != "tiny":
+            # The same calls with one BLAS thread for everyone: on a busy machine, contended
+            # BLAS threads swing single calls by 10x; this row shows the algorithms' ratio.
+            with threadpoolctl.threadpool_limits(1):
+                t1 = _time_calls(report, fns, 0.02)
+            for peer_name in ("numpy", "opt_einsum"):
+                if peer_name in t1:
+                    report.row(
+                        f"{case} [1 BLAS thread]", t1["npml"], peer=peer_name,
+                        peer_value=t1[peer_name], note="information: no target",
+                    )  # fmt: skip
 
 
 def _stats_rows(report: Report) -> None:

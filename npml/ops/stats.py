@@ -110,8 +110,10 @@ def variance(
     n = _n_reduced(x.shape, axis)
     _check_ddof(ddof, n, "each reduced slice of x" if axis is not None else "x")
     mean = np.mean(x, axis=axis, keepdims=True, dtype=np.float64)
-    d = x - mean  # deviations, (...) in float64
-    m2 = np.sum(d * d, axis=axis, keepdims=True) - np.sum(d, axis=axis, keepdims=True) ** 2 / n
+    d = x - mean  # deviations, (...) in float64, a fresh array
+    correction = np.sum(d, axis=axis, keepdims=True) ** 2 / n  # ~0: the mean's rounding error
+    d *= d  # squared in place: no second array of x's size
+    m2 = np.sum(d, axis=axis, keepdims=True) - correction
     out = np.maximum(m2, 0.0) / (n - ddof)  # the correction can round just below 0
     out = out.astype(x.dtype, copy=False)
     if not keepdims:
