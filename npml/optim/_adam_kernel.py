@@ -142,30 +142,35 @@ def _adam_kernel(
     eps,
     amsgrad,
 ):
-    """Fused Adam/AdamW step over all chunks: the loop body is ``_adam_reference`` per element."""
+    """Fused Adam/AdamW step over all chunks: the loop body is ``_adam_reference`` per element.
+
+    Each chunk is sliced out of its tensor and of the flat moments first, so the inner loop
+    runs over plain 0-based arrays, which LLVM vectorises (the flag tests are hoisted out).
+    """
     decoupled = decay != 1
     coupled = l2 != 0
     for c in prange(chunk_tensor.shape[0]):
         t = chunk_tensor[c]
-        p = ps[t]
-        g = gs[t]
-        base = offsets[t]
-        for j in range(chunk_start[c], chunk_stop[c]):
-            k = base + j
+        a, b = chunk_start[c], chunk_stop[c]
+        lo, hi = offsets[t] + a, offsets[t] + b
+        p, g = ps[t][a:b], gs[t][a:b]  # this chunk of the tensor
+        m_c, v_c = m[lo:hi], v[lo:hi]  # and of its moments
+        v_max_c = v_max[lo:hi] if amsgrad else v_max
+        for j in range(b - a):
             pj = p[j]
             if decoupled:
                 pj = pj * decay
             gj = g[j]
             if coupled:
                 gj = gj + l2 * pj
-            mj = beta1 * m[k] + one_minus_beta1 * gj
-            vj = beta2 * v[k] + one_minus_beta2 * gj * gj
-            m[k] = mj
-            v[k] = vj
+            mj = beta1 * m_c[j] + one_minus_beta1 * gj
+            vj = beta2 * v_c[j] + one_minus_beta2 * gj * gj
+            m_c[j] = mj
+            v_c[j] = vj
             if amsgrad:
-                if v_max[k] > vj:
-                    vj = v_max[k]
-                v_max[k] = vj
+                if v_max_c[j] > vj:
+                    vj = v_max_c[j]
+                v_max_c[j] = vj
             denom = np.sqrt(vj) / bc2_sqrt + eps
             p[j] = pj - step_size * (mj / denom)
 
@@ -175,9 +180,9 @@ def _nonfinite_chunks_kernel(gs, chunk_tensor, chunk_start, chunk_stop, big):
     """Number of NaN/inf entries in each chunk of the gradients (``big`` = dtype's max)."""
     out = np.zeros(chunk_tensor.shape[0], dtype=np.int64)
     for c in prange(chunk_tensor.shape[0]):
-        g = gs[chunk_tensor[c]]
+        g = gs[chunk_tensor[c]][chunk_start[c] : chunk_stop[c]]
         n_bad = 0
-        for j in range(chunk_start[c], chunk_stop[c]):
+        for j in range(g.shape[0]):
             # NaN fails every comparison and |inf| > big, so both are counted.
             n_bad += 0 if np.abs(g[j]) <= big else 1
         out[c] = n_bad

@@ -14,17 +14,32 @@ of the gradient: weights with large gradients are barely decayed. AdamW (Loshchi
 it to the weights directly, :math:`\\theta \\leftarrow (1 - \\eta\\lambda)\\theta`, before the
 Adam step, so every weight shrinks at the same relative rate. With ``weight_decay=0`` the two
 are the same algorithm. ``amsgrad=True`` divides by the running maximum of :math:`v_t`
-(Reddi et al., 2018). Updates follow ``torch.optim.Adam``/``AdamW`` operation for operation
-(see :mod:`npml.optim._adam_kernel` for the exact order).
+(Reddi et al., 2018). Updates follow ``torch.optim.Adam``/``AdamW`` operation for operation.
+
+In NumPy, one step ``t`` for a parameter ``p`` with gradient ``g`` reads (this is
+:func:`npml.optim._adam_kernel._adam_reference`, the twin the fused kernel is tested
+against)::
+
+    if decoupled:                      # AdamW
+        p *= 1 - lr * weight_decay
+    else:                              # Adam: L2 penalty
+        g = g + weight_decay * p
+    m[...] = beta1 * m + (1 - beta1) * g
+    v[...] = beta2 * v + (1 - beta2) * g * g
+    v_hat = np.maximum(v_max, v, out=v_max) if amsgrad else v
+    denom = np.sqrt(v_hat) / np.sqrt(1 - beta2**t) + eps
+    p -= lr / (1 - beta1**t) * (m / denom)
 
 Memory layout
 -------------
 The moments of all parameters of one group that share a dtype live in one flat buffer
 (``m``, ``v`` and, for AMSGrad, ``v_max``); ``state[k]["m"]`` is a view of parameter ``k``'s
 slice. Parameters and gradients stay where they are (the optimizer never rebinds
-``Parameter.data``); the fused kernel reaches them through a list of flat views, rebuilt only
-when a ``data`` or ``grad`` array is replaced. A parameter whose data is not C-contiguous is
-updated by the NumPy reference instead (same result, slower).
+``Parameter.data``): ``step`` runs one fused kernel call per group and dtype, which reaches
+every tensor through typed lists of flat views. The lists are kept between steps and patched
+only where a ``data`` or ``grad`` array was replaced. A parameter whose data is not
+C-contiguous is updated through a contiguous copy that is written back. Buckets of fewer
+than ``PARALLEL_MIN`` elements run on one thread.
 """
 
 from __future__ import annotations
@@ -178,8 +193,13 @@ class _AdamBase(Optimizer):
 
     # -- the step --------------------------------------------------------------------------
     @staticmethod
-    def _flat_data(d: np.ndarray, t: int, scratch: dict) -> np.ndarray:
-        """A 1-D array the kernel can update for parameter data ``d`` (tensor ``t``)."""
+    def _flat_data(b: _Bucket, t: int, d: np.ndarray, name: str, scratch: dict) -> np.ndarray:
+        """A 1-D array the kernel can update for tensor ``t``'s data ``d`` (layout checked)."""
+        if d.shape != b.shapes[t] or d.dtype != b.dtype:
+            raise ValueError(
+                f"parameter {name!r} is now {d.dtype} of shape {d.shape}; it was {b.dtype} "
+                f"of shape {b.shapes[t]} when the optimizer was built"
+            )
         scratch.pop(t, None)
         if d.flags.c_contiguous:
             return d.reshape(-1)  # a view: the kernel writes through it
@@ -187,55 +207,44 @@ class _AdamBase(Optimizer):
         scratch[t] = (d, tmp)
         return tmp
 
-    def _views(self, b: _Bucket, params: list, grads: list[np.ndarray]) -> tuple[Any, Any]:
-        """Typed lists of flat views of the bucket's data and gradients.
+    def _refresh_views(self, b: _Bucket, group: dict[str, Any], grads: list[np.ndarray]) -> None:
+        """Point the kernel's typed lists at the bucket's current data and gradients.
 
-        Kept between steps and patched only where a ``data`` or ``grad`` array was replaced
-        (building a typed list entry costs microseconds; models reuse their gradient buffers,
-        but a loop that assigns ``p.grad = g`` replaces them every step).
+        ``b.cache`` keeps the lists between steps with the arrays they were built from, and
+        only entries whose ``data`` or ``grad`` array was replaced are patched (a typed-list
+        entry costs microseconds; models reuse their gradient buffers, but a loop that
+        assigns ``p.grad = g`` replaces them every step).
         """
-        datas = [params[j].data for j in b.positions]
-        gs = [grads[j] for j in b.positions]
+        params, names = group["params"], group["param_names"]
         c = b.cache
         if not c:
-            scratch: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-            ps_list, gs_list = List(), List()
-            for t, (d, g) in enumerate(zip(datas, gs, strict=True)):
-                ps_list.append(self._flat_data(d, t, scratch))
-                gs_list.append(np.ascontiguousarray(g).reshape(-1))
-            b.cache = {"datas": datas, "grads": gs, "ps": ps_list, "gs": gs_list}
-            b.cache["scratch"] = scratch
-            return ps_list, gs_list
-        for t, (d, g) in enumerate(zip(datas, gs, strict=True)):
-            if d is not c["datas"][t]:
-                c["ps"][t] = self._flat_data(d, t, c["scratch"])
-                c["datas"][t] = d
-            if g is not c["grads"][t]:
+            new: dict[str, Any] = dict(datas=[], grads=[], ps=List(), gs=List(), scratch={})
+            for t, j in enumerate(b.positions):
+                d, g = params[j].data, grads[j]
+                new["ps"].append(self._flat_data(b, t, d, names[j], new["scratch"]))
+                new["gs"].append(np.ascontiguousarray(g).reshape(-1))
+                new["datas"].append(d)
+                new["grads"].append(g)
+            b.cache = new  # only once complete (a layout error above leaves no half cache)
+            return
+        datas, gs = c["datas"], c["grads"]
+        for t, j in enumerate(b.positions):
+            d, g = params[j].data, grads[j]
+            if d is not datas[t]:
+                c["ps"][t] = self._flat_data(b, t, d, names[j], c["scratch"])
+                datas[t] = d
+            if g is not gs[t]:
                 c["gs"][t] = np.ascontiguousarray(g).reshape(-1)
-                c["grads"][t] = g
-        return c["ps"], c["gs"]
-
-    def _check_layout(self, i: int) -> None:
-        """Raise if a parameter's data changed shape or dtype since its buffers were made."""
-        group = self.param_groups[i]
-        for b in self._buckets[i]:
-            for j, shape in zip(b.positions, b.shapes, strict=True):
-                data, name = group["params"][j].data, group["param_names"][j]
-                if data.shape != shape or data.dtype != b.dtype:
-                    raise ValueError(
-                        f"parameter {name!r} is now {data.dtype} of shape {data.shape}; it was "
-                        f"{b.dtype} of shape {shape} when the optimizer was built"
-                    )
+                gs[t] = g
 
     def _check_finite(self, grads: list[list[np.ndarray]]) -> None:
         # Runs after the gradient checks and before any update (see Optimizer.step).
         for i, group in enumerate(self.param_groups):
-            self._check_layout(i)
             for b in self._buckets[i]:
-                _, gs = self._views(b, group["params"], grads[i])
+                self._refresh_views(b, group, grads[i])
                 big = b.dtype.type(np.finfo(b.dtype).max)
                 with _threads_for(b.m.size):
-                    bad = _nonfinite_chunks_kernel(gs, *b.chunks[:3], big)  # (C,) counts
+                    bad = _nonfinite_chunks_kernel(b.cache["gs"], *b.chunks[:3], big)  # (C,)
                 if bad.any():
                     t = int(b.chunks[0][np.flatnonzero(bad)[0]])
                     n_bad = int(bad[b.chunks[0] == t].sum())
@@ -248,7 +257,7 @@ class _AdamBase(Optimizer):
                 group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
                 self._decoupled, step, b.dtype,
             )  # fmt: skip
-            ps, gs = self._views(b, group["params"], grads)
+            ps, gs = b.cache["ps"], b.cache["gs"]  # refreshed by _check_finite this step
             scratch = b.cache["scratch"].values()
             for d, tmp in scratch:
                 tmp.reshape(d.shape)[...] = d

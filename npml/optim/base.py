@@ -198,30 +198,29 @@ class Optimizer:
         for group in self.param_groups:
             grads = []
             for p, name in zip(group["params"], group["param_names"], strict=True):
-                if p.data.dtype.kind != "f" or not p.data.flags.writeable:
-                    raise ValueError(
-                        f"parameter {name!r} holds a {'read-only ' * (not p.data.flags.writeable)}"
-                        f"{p.data.dtype} array; expected a writeable float array"
-                    )
-                g = p.grad
+                data, g = p.data, p.grad
+                if not data.flags.writeable:
+                    raise ValueError(f"parameter {name!r} holds a read-only array; expected it "
+                                     "writeable (the optimizer updates it in place)")  # fmt: skip
                 if g is None:
                     raise ValueError(
                         f"parameter {name!r} has no gradient (grad is None); run a backward "
                         "pass before step(), or leave frozen parameters out of the optimizer"
                     )
-                g = np.asarray(g)
-                if g.shape != p.data.shape:
+                if type(g) is not np.ndarray:
+                    g = np.asarray(g)
+                if g.shape != data.shape:
                     raise ValueError(
                         f"gradient of parameter {name!r} has shape {g.shape}; expected the "
-                        f"parameter's shape {p.data.shape}"
+                        f"parameter's shape {data.shape}"
                     )
-                if g.dtype != p.data.dtype:
+                if g.dtype != data.dtype:
                     if g.dtype.kind not in "fiu":
                         raise TypeError(
                             f"gradient of parameter {name!r} has dtype {g.dtype}; expected "
-                            f"{p.data.dtype}"
+                            f"{data.dtype}"
                         )
-                    g = g.astype(p.data.dtype)
+                    g = g.astype(data.dtype)
                 grads.append(g)
             out.append(grads)
         return out
