@@ -54,6 +54,7 @@ import numpy as np
 from numba.typed import List
 
 from npml._checks import check_scalar
+from npml.nn.module import Parameter
 from npml.optim._adam_kernel import (
     _adam_kernel,
     _nonfinite_chunks_kernel,
@@ -138,6 +139,14 @@ class _AdamBase(Optimizer):
         group["amsgrad"] = bool(group["amsgrad"])
 
     # -- state layout ----------------------------------------------------------------------
+    def _check_params(self, params: list[Parameter], names: list[str]) -> None:
+        for p, name in zip(params, names, strict=True):
+            if p.data.dtype not in (np.float32, np.float64):
+                raise TypeError(
+                    f"parameter {name!r} is {p.data.dtype}; {type(self).__name__} supports "
+                    "float32 and float64 parameters (keep a float32 master copy for float16)"
+                )
+
     def _init_group(self, i: int) -> None:
         group = self.param_groups[i]
         k0 = self._offset(i)

@@ -147,13 +147,15 @@ class Optimizer:
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         self._check_group(group)
-        start = self.n_params
+        start, seen = self.n_params, set(self._ids)
         for j, (p, name) in enumerate(zip(params, names, strict=True)):
             label = name if name is not None else f"params[{start + j}]"
-            if id(p) in self._ids:
+            if id(p) in seen:
                 raise ValueError(f"parameter {label!r} appears more than once in the optimizer")
-            self._ids.add(id(p))
+            seen.add(id(p))
             names[j] = label
+        self._check_params(params, names)
+        self._ids = seen
         group["params"] = params
         group["param_names"] = names
         self.param_groups.append(group)
@@ -173,6 +175,9 @@ class Optimizer:
     def _check_group(self, group: dict[str, Any]) -> None:
         """Validate (and normalise in place) a group's hyperparameters."""
         raise NotImplementedError
+
+    def _check_params(self, params: list[Parameter], names: list[str]) -> None:
+        """Reject parameters this optimizer cannot handle (all are fine by default)."""
 
     def _init_group(self, i: int) -> None:
         """Allocate state for the new group ``i`` (nothing by default)."""

@@ -42,6 +42,22 @@ def test_bad_hyperparameters_and_params(make, exc, match):
         make()
 
 
+def test_float16_parameters_are_rejected_by_adam_but_not_sgd():
+    half = Parameter(np.zeros(2, np.float16))
+    with pytest.raises(TypeError, match="'params\\[0\\]' is float16; AdamW supports float32"):
+        AdamW([half])
+    opt = SGD([half], lr=0.5)
+    half.grad = np.ones(2, np.float16)
+    opt.step()
+    np.testing.assert_array_equal(half.data, [-0.5, -0.5])
+    adam = Adam([_p(2)])
+    with pytest.raises(TypeError, match="float16"):
+        adam.add_param_group({"params": [half]})
+    assert len(adam.param_groups) == 1  # the failed group left nothing behind
+    adam.add_param_group({"params": [Parameter(half.data.astype(np.float32))]})
+    assert len(adam.param_groups) == 2
+
+
 def test_a_parameter_given_twice_is_rejected():
     p = _p(2)
     with pytest.raises(ValueError, match=r"'params\[1\]' appears more than once"):
