@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -34,67 +35,117 @@ _P32 = tuple(np.float32(_LN2**i / math.factorial(i)) for i in range(8))
 _P64 = tuple(float(_LN2**i / math.factorial(i)) for i in range(14))
 
 
+# ---- three LLVM instructions Numba does not expose -----------------------------------------
+# Reinterpreting a float's bits as an integer and back (to build 2^n in the exponent field), and
+# llvm.maxnum, whose reductions LLVM vectorises (Python's max compiles to compare + select,
+# which it does not). Plain-Python stand-ins keep NUMBA_DISABLE_JIT=1 working.
+if numba.config.DISABLE_JIT:
+
+    def _float_bits(x):
+        return np.asarray(x).view(np.int32 if np.asarray(x).dtype == np.float32 else np.int64)[()]
+
+    def _bits_float(i):
+        return np.asarray(i).view(np.float32 if np.asarray(i).dtype == np.int32 else np.float64)[()]
+
+    def _maxnum(a, b):
+        return max(a, b)
+
+else:
+    from llvmlite import ir
+    from numba.core import types
+    from numba.extending import intrinsic
+
+    _BITS = {types.float32: types.int32, types.float64: types.int64}
+    _FLOATS = {v: k for k, v in _BITS.items()}
+
+    def _bitcast(to):
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(args[0], context.get_value_type(to))
+
+        return codegen
+
+    @intrinsic
+    def _float_bits(typingctx, x):
+        if x in _BITS:
+            return _BITS[x](x), _bitcast(_BITS[x])
+        return None
+
+    @intrinsic
+    def _bits_float(typingctx, i):
+        if i in _FLOATS:
+            return _FLOATS[i](i), _bitcast(_FLOATS[i])
+        return None
+
+    @intrinsic
+    def _maxnum(typingctx, a, b):
+        if a != b or a not in _BITS:
+            return None
+
+        def codegen(context, builder, sig, args):
+            ty = args[0].type
+            fn = builder.module.declare_intrinsic(
+                "llvm.maxnum", [ty], ir.FunctionType(ty, [ty, ty])
+            )
+            return builder.call(fn, args, fastmath=("fast",))
+
+        return a(a, b), codegen
+
+
 # ---- element-wise helpers (fastmath: finite values only) -------------------------------------
 @njit(cache=True, fastmath=True, error_model="numpy")
 def _row_max(s):
     m = s[0]
     for j in range(1, s.shape[0]):
-        m = max(m, s[j])
+        m = _maxnum(m, s[j])
     return m
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _exp2_row32(s, m, nbuf):
-    # s[j] <- 2^(s[j] - m) for float32 rows; 0 below 2^-125; returns the row sum
+def _exp2_row32(s, m):
+    # s[j] <- 2^(s[j] - m) for a float32 row, 0 below 2^-125; returns the row sum
     c = _P32
     lo = np.float32(-125.0)
-    half = np.float32(0.5)
     zero = np.float32(0.0)
-    for j in range(s.shape[0]):
-        t = s[j] - m
-        n = np.int32(t - half)  # truncation = ceil for t <= 0, so |t - n| <= 1/2
-        f = t - np.float32(n)
-        p = ((((((c[7] * f + c[6]) * f + c[5]) * f + c[4]) * f + c[3]) * f + c[2]) * f + c[1]) * f
-        p = p + c[0]
-        s[j] = p if t >= lo else zero
-        nbuf[j] = np.float32(n) if t >= lo else zero
-    bits = s.view(np.int32)
-    for j in range(s.shape[0]):
-        bits[j] += np.int32(nbuf[j]) << 23  # multiply by 2^n: add n to the exponent field
     total = zero
     for j in range(s.shape[0]):
-        total += s[j]
+        t = s[j] - m
+        tt = max(t, lo)
+        n = np.int32(tt - np.float32(0.5))  # truncation = ceil here, so |tt - n| <= 1/2
+        f = tt - np.float32(n)
+        p = ((((((c[7] * f + c[6]) * f + c[5]) * f + c[4]) * f + c[3]) * f + c[2]) * f + c[1]) * f
+        e = _bits_float(np.int32(_float_bits(p + c[0]) + (n << 23)))  # times 2^n: n + exponent
+        e = e if t >= lo else zero
+        s[j] = e
+        total += e
     return total
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _exp2_row64(s, m, nbuf):
+def _exp2_row64(s, m):
     # float64 version of _exp2_row32: 0 below 2^-1021
     c = _P64
     total = 0.0
     for j in range(s.shape[0]):
         t = s[j] - m
-        n = np.int64(t - 0.5)
-        f = t - float(n)
-        p = c[13]
-        for i in range(12, -1, -1):
-            p = p * f + c[i]
-        s[j] = p if t >= -1021.0 else 0.0
-        nbuf[j] = float(n) if t >= -1021.0 else 0.0
-    bits = s.view(np.int64)
-    for j in range(s.shape[0]):
-        bits[j] += np.int64(nbuf[j]) << 52
-    for j in range(s.shape[0]):
-        total += s[j]
+        tt = max(t, -1021.0)
+        n = np.int64(tt - 0.5)
+        f = tt - float(n)
+        p = c[13] * f + c[12]
+        p = ((((p * f + c[11]) * f + c[10]) * f + c[9]) * f + c[8]) * f + c[7]
+        p = ((((((p * f + c[6]) * f + c[5]) * f + c[4]) * f + c[3]) * f + c[2]) * f + c[1]) * f
+        e = _bits_float(np.int64(_float_bits(p + c[0]) + (n << 52)))
+        e = e if t >= -1021.0 else 0.0
+        s[j] = e
+        total += e
     return total
 
 
 @njit(cache=True, error_model="numpy")
-def _exp2_row(s, m, nbuf):
+def _exp2_row(s, m):
     """``s <- 2^(s - m)`` in place (exactly 0 far below), return ``sum(s)``."""
     if s.itemsize == 4:
-        return _exp2_row32(s, m, nbuf)
-    return _exp2_row64(s, m, nbuf)
+        return _exp2_row32(s, m)
+    return _exp2_row64(s, m)
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
@@ -163,7 +214,6 @@ def _flash_forward_kernel(
         m_row = buf[o : o + bq]  # running max of each row (base-2 units)
         l_row = buf[o + bq : o + 2 * bq]  # running sum of 2^(s - m)
         corr = buf[o + 2 * bq : o + 3 * bq]  # 2^(m_old - m_new)
-        nbuf = buf[o + 3 * bq : o + 3 * bq + bk]
         for task in range(w, n_tasks, W):
             n = task // n_qb
             i0 = (task % n_qb) * bq
@@ -194,7 +244,7 @@ def _flash_forward_kernel(
                         corr[r] = 1
                         continue
                     corr[r] = 2.0 ** (m_row[r] - m_new)
-                    l_row[r] = l_row[r] * corr[r] + _exp2_row(s[r], m_new, nbuf[:nk])
+                    l_row[r] = l_row[r] * corr[r] + _exp2_row(s[r], m_new)
                     m_row[r] = m_new
                 # 3. O <- O * corr + P V_j
                 tmp = t_buf[: mr * D_v].reshape(mr, D_v)
@@ -213,7 +263,7 @@ def _flash_forward_kernel(
 
 def forward_scratch_size(bq: int, bk: int, D: int, D_v: int) -> int:
     """Elements of one worker's row of ``scratch`` for :func:`_flash_forward_kernel`."""
-    return bq * D + bq * bk + bq * D_v + 3 * bq + bk
+    return bq * D + bq * bk + bq * D_v + 3 * bq
 
 
 # ---- backward ------------------------------------------------------------------------------
@@ -247,7 +297,6 @@ def _flash_backward_kernel(
         kv_tmp = buf[a:b]
         a, b = b, b + bq * D
         q_tmp = buf[a:b]
-        nbuf = buf[b : b + bk]
         for task in range(w, n_tasks, W):
             n = task // n_kb
             j0 = (task % n_kb) * bk
@@ -270,7 +319,7 @@ def _flash_backward_kernel(
                 if has_mask or (causal and j1 - 1 > i0 + offset):
                     _mask_tile(s, i0, j0, causal, offset, has_mask, mflat, moff[n], msi, msj, neg)
                 for r in range(mr):
-                    _exp2_row(s[r], lse2[n, i0 + r], nbuf[:nk])
+                    _exp2_row(s[r], lse2[n, i0 + r])
                 # 2. dV_j += P^T dO_i
                 tv = kv_tmp[: nk * D_v].reshape(nk, D_v)
                 np.dot(s.T, doi, tv)
@@ -291,4 +340,4 @@ def _flash_backward_kernel(
 
 def backward_scratch_size(bq: int, bk: int, D: int, D_v: int) -> int:
     """Elements of one worker's row of ``scratch`` for :func:`_flash_backward_kernel`."""
-    return bq * D + 2 * bq * bk + bk * max(D, D_v) + bq * D + bk
+    return bq * D + 2 * bq * bk + bk * max(D, D_v) + bq * D
