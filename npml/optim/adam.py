@@ -95,6 +95,7 @@ class _Bucket:
     m: np.ndarray  # (N,)
     v: np.ndarray  # (N,)
     v_max: np.ndarray  # (N,) with AMSGrad, else (0,)
+    amsgrad: bool  # whether v_max was allocated
     chunks: tuple[np.ndarray, ...]  # chunk_tensor, chunk_start, chunk_stop, offsets
     cache: dict[str, Any] = field(default_factory=dict)  # arrays behind the typed lists
 
@@ -165,6 +166,7 @@ class _AdamBase(Optimizer):
                 m=np.zeros(n, dtype),
                 v=np.zeros(n, dtype),
                 v_max=np.zeros(n if group["amsgrad"] else 0, dtype),
+                amsgrad=group["amsgrad"],
                 chunks=chunks,
             )
             offsets = chunks[3]
@@ -250,6 +252,12 @@ class _AdamBase(Optimizer):
         # Runs after the gradient checks and before any update (see Optimizer.step).
         for i, group in enumerate(self.param_groups):
             for b in self._buckets[i]:
+                if group["amsgrad"] != b.amsgrad:
+                    raise ValueError(
+                        f"param_groups[{i}]['amsgrad'] was changed to {group['amsgrad']} after "
+                        "the optimizer was built (its buffers were made without/with v_max); "
+                        "build a new optimizer instead"
+                    )
                 self._refresh_views(b, group, grads[i])
                 big = b.dtype.type(np.finfo(b.dtype).max)
                 with _threads_for(b.m.size):

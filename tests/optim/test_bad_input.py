@@ -121,6 +121,17 @@ def test_hyperparameters_set_between_steps_are_checked():
         opt.step()
 
 
+@pytest.mark.parametrize("initial", [False, True])
+def test_switching_amsgrad_after_construction_is_refused(initial):
+    p = _p(3)
+    opt = Adam([p], amsgrad=initial)
+    p.grad = np.ones(3)
+    opt.param_groups[0]["amsgrad"] = not initial
+    with pytest.raises(ValueError, match="'amsgrad'\\] was changed"):
+        opt.step()
+    np.testing.assert_array_equal(p.data, 0.0)
+
+
 def test_parameter_changed_after_construction_is_reported():
     net = Net()
     opt = Adam(net)
