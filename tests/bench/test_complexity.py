@@ -1,9 +1,6 @@
 """The complexity chapter of the report: counts come from the modules, fits are recorded."""
 
 import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -35,35 +32,18 @@ def test_changing_d_ff_changes_the_counted_parameters():
     assert counts["ffn"] != 8 * D * D + 5 * D
 
 
-def test_tiny_complexity_report_records_fits(tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "report.py"),
-            "--tiny",
-            "--only",
-            "complexity",
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+def test_tiny_complexity_report_records_fits(tiny_report):
+    _, data, out = tiny_report
+    rows = [r for r in data["rows"] if r["chapter"] == "complexity"]
     cases = [r["case"] for r in rows]
-    for op in ("attention (plain)", "FFN", "encoder layer"):
+    for op in ("attention (plain)", "attention (fused)", "FFN", "encoder layer"):
         for var in ("T", "D"):
             assert any(c.startswith(f"{op}: exponent in {var}") for c in cases), (op, var)
     assert any("two-term model" in c for c in cases)
-    assert any("memory exponent" in c for c in cases)
+    assert sum("memory exponent" in c for c in cases) == 2
     fits = [r for r in rows if ": exponent in" in r["case"]]
     assert all(len(r["extra"]["ci"]) == 2 and r["extra"]["points"] for r in fits)
     params = [r for r in rows if r["case"].startswith("params ")]
     assert params and all(r["met"] for r in params)
-    if any(
-        name.endswith(".png")
-        for name in json.loads((tmp_path / "results.json").read_text())["plots"]
-    ):
-        assert list(tmp_path.glob("complexity_*.png"))
+    if any("complexity_" in p for p in data["plots"]):
+        assert list(out.glob("complexity_*.png"))
