@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats
 
 
 class ExponentFit(NamedTuple):
@@ -74,6 +73,8 @@ def fit_exponent(
     slope = float(np.sum((lx - lx_mean) * (ly - ly.mean())) / sxx)
     intercept = float(ly.mean() - slope * lx_mean)
     if m > 2:
+        from scipy import stats  # imported here: scipy.stats costs seconds at start-up
+
         resid = ly - (intercept + slope * lx)
         se = float(np.sqrt(np.sum(resid**2) / (m - 2) / sxx))
         half = float(stats.t.ppf(0.5 + confidence / 2, m - 2)) * se
