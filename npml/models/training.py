@@ -92,14 +92,13 @@ def fit(
     check_scalar(steps, "steps", kind=int, low=1)
     check_scalar(eval_every, "eval_every", kind=int, low=1)
     rng = as_rng(rng)
-    params = [p for _, p in model.parameters()]
     history = History()
     model.train()
     for step in range(1, steps + 1):
         model.zero_grad()  # 2. gradients accumulate, so clear them first
         loss = loss_and_backward(rng)  # 1., 3., 4. batch, forward + loss, backward
         if clip_norm is not None:
-            clip_grad_norm(params, clip_norm)  # 5. clip ...
+            clip_grad_norm(model, clip_norm)  # 5. clip (errors name parameters by path) ...
         optimizer.step()  # ... and step
         history.train_loss.append(float(loss))
         if eval_fn is not None and (step % eval_every == 0 or step == steps):
