@@ -5,14 +5,17 @@
 Layout shared by both kernels: ``q`` ``(N, T_q, D)``, ``k`` ``(N, T_k, D)``, ``v``
 ``(N, T_k, D_v)``, all C-contiguous, where ``N`` is the product of the batch/head axes.
 
-Work is split into tasks (one head ``n`` times one block of query rows in the forward, of key
-rows in the backward); ``prange`` runs over workers and worker ``w`` takes tasks ``w, w + W,
-w + 2W, ...``, which keeps causal work balanced and lets each worker own one row of the
-``scratch`` array (allocated by the caller, so its memory is visible to ``tracemalloc``).
-The tile products go to BLAS through ``np.dot(a, b, out)`` on contiguous blocks; the caller
-limits BLAS to one thread while the kernel runs (two levels of threads oversubscribe the
-cores). Only the element-wise softmax helpers use ``fastmath``; they never see an infinity:
-forbidden scores are set to the finite ``NEG`` sentinel instead of ``-inf``.
+Work is split into tasks: one head ``n`` times one block of query rows in the forward, of key
+rows in the backward. The forward's ``prange`` runs over the tasks, handed out one at a time
+(the caller sets ``numba.parallel_chunksize(1)``), so a busy or causal-light core just takes
+the next one; each task finds its worker's row of ``scratch`` with ``numba.get_thread_id()``.
+The backward's ``prange`` runs over workers and worker ``w`` takes tasks ``w, w + W, ...``:
+a static split keeps each worker's partial ``dq`` sum, and so ``dq``, reproducible. ``scratch``
+is allocated by the caller, so its memory is visible to ``tracemalloc``. The tile products go
+to BLAS through ``np.dot(a, b, out)`` on contiguous blocks; the caller limits BLAS to one
+thread while the kernel runs (two levels of threads oversubscribe the cores). Only the
+element-wise softmax helpers use ``fastmath``; they never see an infinity: forbidden scores
+are set to the finite ``NEG`` sentinel instead of ``-inf``.
 
 Exponentials are base 2: the caller folds :math:`\\log_2 e` into the score scale so that
 :math:`e^{s} = 2^{s \\log_2 e}`, and :math:`2^t = 2^n 2^f` with :math:`n` an integer and
@@ -30,6 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 _LN2 = math.log(2.0)
+NEG = np.float32(-1e30)  # score of a forbidden key: a finite 'minus infinity' (fastmath-safe)
 # Taylor coefficients of 2^f = exp(f ln 2); remainder < 5e-9 (f32) and < 5e-18 (f64) on |f| <= 1/2
 _P32 = tuple(np.float32(_LN2**i / math.factorial(i)) for i in range(8))
 _P64 = tuple(float(_LN2**i / math.factorial(i)) for i in range(14))
@@ -201,12 +205,11 @@ def _flash_forward_kernel(
     N, T_q, D = q.shape
     T_k, D_v = k.shape[1], v.shape[2]
     offset = T_k - T_q
-    neg = np.float32(-1e30)  # finite 'minus infinity' (fastmath-safe)
+    neg = NEG
     n_qb = (T_q + bq - 1) // bq
     n_tasks = N * n_qb
-    W = scratch.shape[0]
-    for w in prange(W):
-        buf = scratch[w]
+    for task in prange(n_tasks):
+        buf = scratch[numba.get_thread_id()]
         qs_buf = buf[: bq * D]
         s_buf = buf[bq * D : bq * D + bq * bk]
         t_buf = buf[bq * D + bq * bk : bq * D + bq * bk + bq * D_v]
@@ -214,51 +217,50 @@ def _flash_forward_kernel(
         m_row = buf[o : o + bq]  # running max of each row (base-2 units)
         l_row = buf[o + bq : o + 2 * bq]  # running sum of 2^(s - m)
         corr = buf[o + 2 * bq : o + 3 * bq]  # 2^(m_old - m_new)
-        for task in range(w, n_tasks, W):
-            n = task // n_qb
-            i0 = (task % n_qb) * bq
-            i1 = min(i0 + bq, T_q)
-            mr = i1 - i0
-            j_end = min(T_k, i1 + offset) if causal else T_k  # keys after j_end are all masked
-            qs = qs_buf[: mr * D].reshape(mr, D)
+        n = task // n_qb
+        i0 = (task % n_qb) * bq
+        i1 = min(i0 + bq, T_q)
+        mr = i1 - i0
+        j_end = min(T_k, i1 + offset) if causal else T_k  # keys after j_end are all masked
+        qs = qs_buf[: mr * D].reshape(mr, D)
+        for r in range(mr):
+            for d in range(D):
+                qs[r, d] = q[n, i0 + r, d] * scale2
+        acc = out[n][i0:i1]  # (mr, D_v), normalised at the end
+        acc[:, :] = 0
+        m_row[:mr] = neg
+        l_row[:mr] = 0
+        for j0 in range(0, max(j_end, 0), bk):
+            j1 = min(j0 + bk, j_end)
+            nk = j1 - j0
+            s = s_buf[: mr * nk].reshape(mr, nk)
+            # 1. S = Q_i K_j^T * log2(e) / sqrt(D)
+            np.dot(qs, k[n][j0:j1].T, s)
+            if has_mask or (causal and j1 - 1 > i0 + offset):
+                _mask_tile(s, i0, j0, causal, offset, has_mask, mflat, moff[n], msi, msj, neg)
+            # 2. online softmax: new running max, rescale factor, P = 2^(S - m)
             for r in range(mr):
-                for d in range(D):
-                    qs[r, d] = q[n, i0 + r, d] * scale2
-            acc = out[n][i0:i1]  # (mr, D_v), normalised at the end
-            acc[:, :] = 0
-            m_row[:mr] = neg
-            l_row[:mr] = 0
-            for j0 in range(0, max(j_end, 0), bk):
-                j1 = min(j0 + bk, j_end)
-                nk = j1 - j0
-                s = s_buf[: mr * nk].reshape(mr, nk)
-                # 1. S = Q_i K_j^T * log2(e) / sqrt(D)
-                np.dot(qs, k[n][j0:j1].T, s)
-                if has_mask or (causal and j1 - 1 > i0 + offset):
-                    _mask_tile(s, i0, j0, causal, offset, has_mask, mflat, moff[n], msi, msj, neg)
-                # 2. online softmax: new running max, rescale factor, P = 2^(S - m)
-                for r in range(mr):
-                    m_new = max(m_row[r], _row_max(s[r]))
-                    if m_new < neg * 0.5:  # no allowed key so far: P row = 0
-                        s[r, :] = 0
-                        corr[r] = 1
-                        continue
-                    corr[r] = 2.0 ** (m_row[r] - m_new)
-                    l_row[r] = l_row[r] * corr[r] + _exp2_row(s[r], m_new)
-                    m_row[r] = m_new
-                # 3. O <- O * corr + P V_j
-                tmp = t_buf[: mr * D_v].reshape(mr, D_v)
-                np.dot(s, v[n][j0:j1], tmp)
-                _rescale_add(acc, tmp, corr[:mr])
-            # 4. normalise and keep the log-sum-exp (natural log) for the backward pass
-            for r in range(mr):
-                if l_row[r] > 0:
-                    inv = 1.0 / l_row[r]
-                    for d in range(D_v):
-                        acc[r, d] *= inv
-                    lse[n, i0 + r] = (m_row[r] + math.log2(l_row[r])) * _LN2
-                else:
-                    lse[n, i0 + r] = np.inf
+                m_new = max(m_row[r], _row_max(s[r]))
+                if m_new < neg * 0.5:  # no allowed key so far: P row = 0
+                    s[r, :] = 0
+                    corr[r] = 1
+                    continue
+                corr[r] = 2.0 ** (m_row[r] - m_new)
+                l_row[r] = l_row[r] * corr[r] + _exp2_row(s[r], m_new)
+                m_row[r] = m_new
+            # 3. O <- O * corr + P V_j
+            tmp = t_buf[: mr * D_v].reshape(mr, D_v)
+            np.dot(s, v[n][j0:j1], tmp)
+            _rescale_add(acc, tmp, corr[:mr])
+        # 4. normalise and keep the log-sum-exp (natural log) for the backward pass
+        for r in range(mr):
+            if l_row[r] > 0:
+                inv = 1.0 / l_row[r]
+                for d in range(D_v):
+                    acc[r, d] *= inv
+                lse[n, i0 + r] = (m_row[r] + math.log2(l_row[r])) * _LN2
+            else:
+                lse[n, i0 + r] = np.inf
 
 
 def forward_scratch_size(bq: int, bk: int, D: int, D_v: int) -> int:
@@ -281,7 +283,7 @@ def _flash_backward_kernel(
     N, T_q, D = q.shape
     T_k, D_v = k.shape[1], v.shape[2]
     offset = T_k - T_q
-    neg = np.float32(-1e30)  # finite 'minus infinity' (fastmath-safe)
+    neg = NEG
     n_kb = (T_k + bk - 1) // bk
     n_tasks = N * n_kb
     W = scratch.shape[0]

@@ -70,7 +70,8 @@ from npml.nn.attention import _unbroadcast, check_attention_inputs
 FORWARD_BLOCK = (256, 512)
 BACKWARD_BLOCK = (256, 256)
 _LOG2E = 1.0 / math.log(2.0)
-PARALLEL_WORK = 2**20  # multiply-adds below which the kernels run on one thread
+FUSED_MIN_SCORES = 256 * 256  # use_fused's threshold on T_q * T_k
+PARALLEL_WORK = 2**24  # multiply-adds below which the kernels run on one thread (about 0.5 ms)
 
 
 class MaskLayout(NamedTuple):
@@ -220,6 +221,8 @@ def fused_attention_forward(
     cache : FusedAttentionCache
         Inputs, output and the per-row log-sum-exp: ``O(T D)`` memory, no ``T_q x T_k`` array.
     """
+    import numba
+
     q3, k3, v3, layout, causal, batch, shapes = _prepare(q, k, v, mask, causal)
     N, T_q, D = q3.shape
     T_k, D_v = k3.shape[1], v3.shape[2]
@@ -232,7 +235,7 @@ def fused_attention_forward(
     scratch = np.empty((n_workers, kern.forward_scratch_size(bq, bk, D, D_v)), dtype=q3.dtype)
     scale2 = q3.dtype.type(_LOG2E / math.sqrt(D))
     has_mask, mflat, moff, msi, msj = _kernel_mask(layout, N)
-    with blas_limit:
+    with blas_limit, numba.parallel_chunksize(1):  # hand out one task at a time
         kern._flash_forward_kernel(
             q3, k3, v3, scale2, causal, has_mask, mflat, moff, msi, msj, bq, bk, out, lse, scratch
         )
@@ -310,11 +313,17 @@ def fused_attention(
 
 
 def use_fused(T_q: int, T_k: int, D: int, dtype: Any = np.float64) -> bool:
-    """The size rule behind ``attn_impl="auto"``: True when the fused kernel is the faster.
+    """The size rule behind ``attn_impl="auto"``: True when the fused kernel should be used.
 
-    Measured on 2 cores (``benchmarks/chapters/attention.py``): TODO.
+    Rule: ``T_q * T_k >= FUSED_MIN_SCORES`` (= 256 x 256 scores per head), whatever ``D`` and
+    ``dtype``. Measured on 2 busy cores (B=1, 8 heads, D=64, forward and forward + backward,
+    float32 and float64; ``benchmarks/chapters/attention.py``): plain NumPy attention wins up
+    to 64 x 64 (the fused call's fixed costs, about 0.3 ms, dominate), the fused kernel wins
+    from 512 x 512 on (2-5x, and it needs O(T D) instead of O(T^2) memory); in between the
+    winner changed from run to run with the machine's load. Decoding one query against a long
+    cache (``T_q = 1``) stays on the plain path, which was as fast up to ``T_k = 4096``.
     """
-    return T_q * T_k >= 128 * 128
+    return int(T_q) * int(T_k) >= FUSED_MIN_SCORES
 
 
 # ---- plain-NumPy twins of the kernels (same tiles, natural exponentials) --------------------
