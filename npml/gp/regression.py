@@ -1,0 +1,281 @@
+"""Gaussian-process regression: the conditional of a joint Gaussian.
+
+Training targets :math:`y_1` at :math:`X_1` and function values :math:`f_2` at test inputs
+:math:`X_2` are jointly Gaussian under a GP prior with kernel :math:`k`,
+
+.. math::
+
+    \\begin{bmatrix} y_1 \\\\ f_2 \\end{bmatrix} \\sim \\mathcal{N}\\!\\Big(0,
+    \\begin{bmatrix} \\Sigma_{11} & \\Sigma_{12} \\\\
+                    \\Sigma_{21} & \\Sigma_{22} \\end{bmatrix}\\Big),
+    \\quad \\Sigma_{ij} = k(X_i, X_j), \\quad
+    \\Sigma_{11} = k(X_1, X_1) + \\sigma_\\epsilon^2 I,
+
+so the posterior is Gaussian with
+
+.. math::
+
+    \\mu_{2|1} = \\Sigma_{21} \\Sigma_{11}^{-1} y_1, \\qquad
+    \\Sigma_{2|1} = \\Sigma_{22} - \\Sigma_{21} \\Sigma_{11}^{-1} \\Sigma_{12}.
+
+Computed as in Rasmussen & Williams (2006), Algorithm 2.1: one Cholesky factorisation
+:math:`\\Sigma_{11} = L L^\\top` at ``fit`` (reused for the log marginal likelihood),
+:math:`\\alpha = L^{-\\top} L^{-1} y_1`, then :math:`\\mu_{2|1} = \\Sigma_{21} \\alpha` and
+:math:`\\Sigma_{2|1} = \\Sigma_{22} - V^\\top V` with :math:`V = L^{-1} \\Sigma_{12}`.
+
+**Noise-free** regression (``noise=0``) interpolates the training targets exactly in exact
+arithmetic; numerically :math:`k(X_1, X_1)` is often singular to working precision, so a
+jitter of :math:`10^{-10}` times the mean prior variance (``jitter_``) is added to its
+diagonal. It moves the posterior mean at the training inputs by a relative
+:math:`\\sim 10^{-10}` and leaves a posterior standard deviation of order
+:math:`10^{-5} \\sigma` there. **Noisy** regression adds :math:`\\sigma_\\epsilon^2` =
+``noise`` instead (scikit-learn's ``alpha``).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from scipy.linalg import eigh, solve_triangular
+from scipy.optimize import minimize
+
+from npml._checks import (
+    as_rng,
+    check_array,
+    check_is_fitted,
+    check_last_dim,
+    check_same_length,
+    check_scalar,
+)
+from npml.gp.likelihood import log_marginal_likelihood, posterior_factor
+from npml.kernels import HYPERPARAMETER_BOUNDS, Kernel, NotPositiveDefiniteError
+
+JITTER = 1e-10  # relative to the mean prior variance, added only when noise == 0
+
+
+class GaussianProcessRegressor:
+    """GP regression with a Cholesky fit, exact posterior and marginal-likelihood fitting.
+
+    Parameters
+    ----------
+    kernel : Kernel
+        The prior covariance; never modified (``fit`` works on a copy, ``kernel_``).
+    noise : float, default 0.0
+        Observation-noise variance :math:`\\sigma_\\epsilon^2 \\ge 0` added to the diagonal
+        of :math:`\\Sigma_{11}` (scikit-learn's ``alpha``). 0 is noise-free regression.
+    normalize_y : bool, default False
+        Subtract the targets' mean and divide by their standard deviation before fitting
+        (predictions are scaled back; ``noise`` and the likelihood refer to the scaled
+        targets, as in scikit-learn).
+    optimize : bool, default False
+        Maximise the log marginal likelihood with L-BFGS-B over ``kernel.theta`` and
+        ``log noise`` (when ``noise > 0``; noise-free stays noise-free), each within
+        ``HYPERPARAMETER_BOUNDS`` = (1e-5, 1e5).
+    n_restarts : int, default 0
+        Further L-BFGS-B runs from starting points drawn log-uniformly within the bounds;
+        the best run wins.
+    rng : None, int or Generator
+        Source of the restarts' starting points.
+
+    Attributes
+    ----------
+    kernel_ : Kernel
+        The kernel with the fitted hyperparameters.
+    noise_ : float
+        The fitted noise variance.
+    jitter_ : float
+        Fixed diagonal jitter (0 unless ``noise == 0``).
+    theta_ : ndarray
+        ``kernel_.theta``, followed by ``log noise_`` when ``noise_ > 0``.
+    X_train_, y_train_ : ndarray
+        Training data (``y_train_`` after normalisation).
+    L_ : ndarray, shape (N, N)
+        Lower Cholesky factor of :math:`\\Sigma_{11}`.
+    alpha_ : ndarray, shape (N,)
+        :math:`\\Sigma_{11}^{-1} y_1`.
+    log_marginal_likelihood_value_ : float
+    y_mean_, y_std_ : float
+        The target normalisation (0 and 1 without ``normalize_y``).
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        noise: float = 0.0,
+        normalize_y: bool = False,
+        optimize: bool = False,
+        n_restarts: int = 0,
+        rng: None | int | np.random.Generator = None,
+    ) -> None:
+        self.kernel = kernel
+        self.noise = noise
+        self.normalize_y = normalize_y
+        self.optimize = optimize
+        self.n_restarts = n_restarts
+        self.rng = rng
+
+    # -- fitting ------------------------------------------------------------------------------
+    def fit(self, X: np.ndarray, y: np.ndarray) -> GaussianProcessRegressor:
+        """Condition on ``X`` (N, D) and ``y`` (N,); optionally fit the hyperparameters."""
+        _check_kernel(self.kernel)
+        noise = float(check_scalar(self.noise, "noise", low=0.0))
+        check_scalar(self.n_restarts, "n_restarts", kind=numbers.Integral, low=0)
+        X = check_array(X, "X", ndim=2, dtype=np.float64, min_size=1, copy=True)
+        y = check_array(y, "y", ndim=1, dtype=np.float64, copy=True)
+        check_same_length(X, "X", y, "y")
+        kernel = self.kernel.clone()
+
+        y_mean, y_std = 0.0, 1.0
+        if self.normalize_y:
+            y_mean, y_std = float(y.mean()), float(y.std())
+            if y_std < 10 * np.finfo(np.float64).eps:  # constant targets: only centre them
+                y_std = 1.0
+            y = (y - y_mean) / y_std
+        jitter = JITTER * float(np.mean(kernel.diag(X))) if noise == 0 else 0.0
+
+        if self.optimize:
+            kernel, noise = self._optimize(kernel, X, y, noise, jitter)
+        K_y = kernel(X)  # (N, N)
+        K_y[np.diag_indices_from(K_y)] += noise + jitter
+        L, alpha, lml = posterior_factor(K_y, y)
+
+        self.kernel_, self.noise_, self.jitter_ = kernel, noise, jitter
+        self.theta_ = _pack(kernel, noise)
+        self.X_train_, self.y_train_ = X, y
+        self.y_mean_, self.y_std_ = y_mean, y_std
+        self.L_, self.alpha_ = L, alpha
+        self.log_marginal_likelihood_value_ = lml
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _optimize(self, kernel, X, y, noise, jitter):
+        """L-BFGS-B on the negative log marginal likelihood, with restarts."""
+        theta0 = _pack(kernel, noise)
+        if theta0.size == 0:
+            return kernel, noise
+        bounds = np.tile(np.log(HYPERPARAMETER_BOUNDS), (theta0.size, 1))  # (P, 2)
+
+        def objective(theta):
+            k, s = _unpack(kernel, noise, theta)
+            try:
+                lml, grad = log_marginal_likelihood(k, X, y, s, jitter, eval_gradient=True)
+            except NotPositiveDefiniteError:  # a bad corner of the box: steer away from it
+                return np.inf, np.zeros_like(theta)
+            return -lml, -grad
+
+        rng = as_rng(self.rng)
+        starts = [np.clip(theta0, bounds[:, 0], bounds[:, 1])]
+        starts += [rng.uniform(bounds[:, 0], bounds[:, 1]) for _ in range(self.n_restarts)]
+        best_theta, best_value = theta0, np.inf
+        for start in starts:
+            result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds)
+            if result.fun < best_value:
+                best_theta, best_value = result.x, float(result.fun)
+        return _unpack(kernel, noise, best_theta)
+
+    def log_marginal_likelihood(
+        self, theta: np.ndarray | None = None, eval_gradient: bool = False
+    ) -> float | tuple[float, np.ndarray]:
+        """:math:`\\log p(y \\mid X, \\theta)` on the training data, optionally with its gradient.
+
+        Parameters
+        ----------
+        theta : ndarray, shape (n_theta,), optional
+            Log-hyperparameters laid out as ``theta_`` (kernel's, then ``log noise`` if the
+            fitted noise is positive); defaults to ``theta_``.
+        eval_gradient : bool, default False
+            Also return the analytic gradient (Rasmussen & Williams, Eq. 5.9).
+        """
+        check_is_fitted(self, "alpha_")
+        if theta is None:
+            if not eval_gradient:
+                return self.log_marginal_likelihood_value_
+            theta = self.theta_
+        theta = check_array(theta, "theta", ndim=1, dtype=np.float64)
+        if theta.shape != self.theta_.shape:
+            raise ValueError(f"theta has shape {theta.shape}; expected {self.theta_.shape}")
+        kernel, noise = _unpack(self.kernel_, self.noise_, theta)
+        return log_marginal_likelihood(
+            kernel, self.X_train_, self.y_train_, noise, self.jitter_, eval_gradient
+        )
+
+    # -- prediction ---------------------------------------------------------------------------
+    def predict(
+        self, X: np.ndarray, return_std: bool = False, return_cov: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Posterior mean at ``X`` (M, D), and its standard deviation or covariance.
+
+        Returns
+        -------
+        mean : ndarray, shape (M,)
+        std : ndarray, shape (M,), if ``return_std``
+            Of the latent function (add ``noise_`` to the variance for new observations).
+        cov : ndarray, shape (M, M), if ``return_cov``
+        """
+        check_is_fitted(self, "alpha_")
+        if return_std and return_cov:
+            raise ValueError("return_std=True and return_cov=True; ask for at most one")
+        X = check_array(X, "X", ndim=2, dtype=np.float64)
+        check_last_dim(X, "X", self.n_features_in_)
+        K_s = self.kernel_(X, self.X_train_)  # Sigma_21, (M, N)
+        mean = self.y_std_ * (K_s @ self.alpha_) + self.y_mean_  # (M,)
+        if not (return_std or return_cov):
+            return mean
+        # V = L^{-1} Sigma_12, (N, M); K_s.T is Fortran-ordered, so solved in place.
+        V = solve_triangular(self.L_, K_s.T, lower=True, check_finite=False, overwrite_b=True)
+        if return_cov:
+            cov = self.kernel_(X) - V.T @ V  # (M, M)
+            return mean, cov * self.y_std_**2
+        var = self.kernel_.diag(X) - np.einsum("nm,nm->m", V, V)  # (M,)
+        # Round-off can leave tiny negative variances where the posterior is certain.
+        np.maximum(var, 0.0, out=var)
+        return mean, np.sqrt(var) * self.y_std_
+
+    def sample_prior(
+        self, X: np.ndarray, n_samples: int = 1, rng: None | int | np.random.Generator = None
+    ) -> np.ndarray:
+        """Functions drawn from the prior :math:`\\mathcal{N}(0, k(X, X))`, shape
+        (n_samples, M); ``k`` is ``kernel_`` once fitted, ``kernel`` before (no target
+        normalisation)."""
+        kernel = self.kernel_ if hasattr(self, "kernel_") else _check_kernel(self.kernel)
+        X = check_array(X, "X", ndim=2, dtype=np.float64)
+        return _sample(np.zeros(X.shape[0]), kernel(X), n_samples, rng)
+
+    def sample_posterior(
+        self, X: np.ndarray, n_samples: int = 1, rng: None | int | np.random.Generator = None
+    ) -> np.ndarray:
+        """Functions drawn from the posterior :math:`\\mathcal{N}(\\mu_{2|1}, \\Sigma_{2|1})`,
+        shape (n_samples, M)."""
+        mean, cov = self.predict(X, return_cov=True)
+        return _sample(mean, cov, n_samples, rng)
+
+
+def _check_kernel(kernel: object) -> Kernel:
+    if not isinstance(kernel, Kernel):
+        raise TypeError(f"kernel={kernel!r} is not an npml.kernels.Kernel")
+    return kernel
+
+
+def _pack(kernel: Kernel, noise: float) -> np.ndarray:
+    """theta = kernel's log-hyperparameters, then log noise when the noise is positive."""
+    return np.append(kernel.theta, np.log(noise)) if noise > 0 else kernel.theta
+
+
+def _unpack(kernel: Kernel, noise: float, theta: np.ndarray) -> tuple[Kernel, float]:
+    n_k = kernel.n_theta
+    new_noise = float(np.exp(theta[n_k])) if noise > 0 else 0.0
+    return kernel.with_theta(theta[:n_k]), new_noise
+
+
+def _sample(mean: np.ndarray, cov: np.ndarray, n_samples: int, rng) -> np.ndarray:
+    """Draws of N(mean, cov) as mean + Z (U sqrt(s))^T with cov = U diag(s) U^T.
+
+    The symmetric eigendecomposition (clamping round-off negatives of ``s`` to 0) handles the
+    singular covariances of smooth kernels on dense grids, where a Cholesky would fail."""
+    check_scalar(n_samples, "n_samples", kind=numbers.Integral, low=1)
+    s, U = eigh(cov, check_finite=False)
+    factor = U * np.sqrt(np.maximum(s, 0.0))  # (M, M)
+    Z = as_rng(rng).standard_normal((n_samples, mean.shape[0]))  # (S, M)
+    return mean + Z @ factor.T

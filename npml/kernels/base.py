@@ -1,0 +1,284 @@
+"""Kernels as objects: a Gram matrix, its diagonal, hyperparameters in log space.
+
+A kernel :math:`k(x, y)` is a function whose Gram matrix :math:`K_{ij} = k(x_i, x_j)` is
+symmetric positive semi-definite for every set of points, so it can serve as the
+covariance of a Gaussian process (Rasmussen & Williams, *Gaussian Processes for Machine
+Learning*, 2006, ch. 4). Sums and elementwise (Schur) products of PSD matrices are PSD,
+so kernels compose:
+
+.. math::
+
+    (k_1 + k_2)(x, y) = k_1(x, y) + k_2(x, y), \\qquad
+    (k_1 k_2)(x, y) = k_1(x, y)\\, k_2(x, y),
+
+which is what ``k1 + k2`` and ``k1 * k2`` build (a number becomes a :class:`Constant`).
+
+Hyperparameters :math:`h > 0` are exposed in log space, :math:`\\theta = \\log h`, so an
+optimiser may move :math:`\\theta` freely and :math:`h = e^\\theta` stays positive; the
+gradients are :math:`\\partial K / \\partial \\theta = h\\, \\partial K / \\partial h`. For the
+GP marginal likelihood only the contractions
+:math:`\\sum_{ij} W_{ij}\\, \\partial K_{ij} / \\partial \\theta_k` are needed
+(:meth:`Kernel.gradient_dot`), which many kernels compute without forming the
+:math:`N \\times N \\times P` gradient tensor.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from typing import Any
+
+import numpy as np
+
+from npml._checks import check_array, check_last_dim
+
+# Bounds of every hyperparameter (and of the GP noise) when they are optimised, as values
+# (not logs); scikit-learn's defaults, so optimised fits are comparable.
+HYPERPARAMETER_BOUNDS = (1e-5, 1e5)
+
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+class Kernel:
+    """Base class: subclasses implement ``_gram``, ``_diag`` and ``_gradient``.
+
+    ``_hyperparameters`` names the constructor arguments that are hyperparameters, in
+    ``theta`` order. A hyperparameter whose value is 0 (allowed for offsets such as
+    ``Polynomial.c``) has no logarithm and is held fixed: it is left out of ``theta``.
+    """
+
+    _hyperparameters: tuple[str, ...] = ()
+
+    # -- to implement -----------------------------------------------------------------------
+    def _gram(self, X: np.ndarray, Y: np.ndarray | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def _diag(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _gradient(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _gradient_dot(self, X: np.ndarray, W: np.ndarray, K: np.ndarray | None = None):
+        # Generic contraction through the full tensor; kernels override it when cheaper.
+        return np.einsum("ij,ijk->k", W, self._gradient(X))
+
+    # -- public API ---------------------------------------------------------------------------
+    def __call__(self, X: np.ndarray, Y: np.ndarray | None = None) -> np.ndarray:
+        """Gram matrix ``K[i, j] = k(X[i], Y[j])``, shape (N, M); ``Y=None`` means ``X``.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, D)
+        Y : array_like, shape (M, D), optional
+        """
+        X = _check_X(X, "X")
+        if Y is not None:
+            Y = _check_X(Y, "Y")
+            check_last_dim(Y, "Y", X.shape[1])
+        return self._gram(X, Y)
+
+    def diag(self, X: np.ndarray) -> np.ndarray:
+        """``k(X[i], X[i])`` for every row, shape (N,), without the full Gram matrix."""
+        return self._diag(_check_X(X, "X"))
+
+    def gradient(self, X: np.ndarray) -> np.ndarray:
+        """``dK/dtheta``: shape (N, N, n_theta), ``[..., k]`` is the derivative of ``K(X)``
+        with respect to ``theta[k]`` (a log-hyperparameter)."""
+        return self._gradient(_check_X(X, "X"))
+
+    def gradient_dot(self, X: np.ndarray, W: np.ndarray, K: np.ndarray | None = None) -> np.ndarray:
+        """``sum_ij W[i, j] dK[i, j]/dtheta_k`` for every k, shape (n_theta,).
+
+        This is the trace :math:`\\mathrm{tr}(W^\\top \\partial K / \\partial \\theta_k)` of
+        the marginal likelihood's gradient; stationary kernels compute it without the
+        gradient tensor.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, D)
+        W : array_like, shape (N, N)
+            Need not be symmetric.
+        K : ndarray, shape (N, N), optional
+            This kernel's ``K(X)`` if the caller already has it; kernels whose gradient is
+            built from it (the RBF) then do not compute it again.
+        """
+        X = _check_X(X, "X")
+        N = X.shape[0]
+        W = check_array(W, "W", ndim=2, dtype=np.float64)
+        for name, M in (("W", W), ("K", K)):
+            if M is not None and M.shape != (N, N):
+                raise ValueError(f"{name} has shape {M.shape}; expected ({N}, {N})")
+        return self._gradient_dot(X, W, K)
+
+    # -- hyperparameters ----------------------------------------------------------------------
+    def _theta_parts(self) -> list[tuple[str, np.ndarray]]:
+        """(name, log values) of the free hyperparameters, in theta order."""
+        parts = []
+        for name in self._hyperparameters:
+            value = np.atleast_1d(np.asarray(getattr(self, name), dtype=np.float64))
+            if np.all(value > 0):
+                parts.append((name, np.log(value)))
+        return parts
+
+    @property
+    def theta(self) -> np.ndarray:
+        """Log of the free hyperparameters, shape (n_theta,) (a copy)."""
+        parts = [values for _, values in self._theta_parts()]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    @property
+    def n_theta(self) -> int:
+        return int(self.theta.size)
+
+    @property
+    def hyperparameter_names(self) -> list[str]:
+        """One name per entry of ``theta`` (``length_scale[1]`` for a vector entry)."""
+        names = []
+        for name, values in self._theta_parts():
+            names += [name] if values.size == 1 else [f"{name}[{i}]" for i in range(values.size)]
+        return names
+
+    @property
+    def bounds(self) -> np.ndarray:
+        """Log-space bounds for optimisation, shape (n_theta, 2)."""
+        return np.tile(np.log(HYPERPARAMETER_BOUNDS), (self.n_theta, 1))
+
+    def with_theta(self, theta: np.ndarray) -> Kernel:
+        """A new kernel with the free hyperparameters set to ``exp(theta)``."""
+        theta = self._check_theta(theta)
+        params = self.get_params()
+        start = 0
+        for name, values in self._theta_parts():
+            new = np.exp(theta[start : start + values.size])
+            params[name] = float(new[0]) if np.ndim(params[name]) == 0 else new
+            start += values.size
+        return type(self)(**params)
+
+    def _check_theta(self, theta: np.ndarray) -> np.ndarray:
+        theta = check_array(theta, "theta", ndim=1, dtype=np.float64)
+        if theta.size != self.n_theta:
+            raise ValueError(f"theta has {theta.size} entries; expected {self.n_theta}")
+        return theta
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments (copies), as scikit-learn's ``get_params``."""
+        params = inspect.signature(type(self).__init__).parameters.values()
+        names = [p.name for p in params if p.name != "self" and p.kind not in _VARIADIC]
+        return {name: copy.deepcopy(getattr(self, name)) for name in names}
+
+    def clone(self) -> Kernel:
+        """An independent copy (fitted models work on one, never on the kernel passed in)."""
+        return type(self)(**self.get_params())
+
+    # -- composition --------------------------------------------------------------------------
+    def __add__(self, other: Kernel | float) -> Kernel:
+        return Sum(self, _as_kernel(other, "+"))
+
+    def __radd__(self, other: Kernel | float) -> Kernel:
+        return Sum(_as_kernel(other, "+"), self)
+
+    def __mul__(self, other: Kernel | float) -> Kernel:
+        return Product(self, _as_kernel(other, "*"))
+
+    def __rmul__(self, other: Kernel | float) -> Kernel:
+        return Product(_as_kernel(other, "*"), self)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={_fmt(v)}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class _Pair(Kernel):
+    """Shared part of :class:`Sum` and :class:`Product`: two children, theta concatenated."""
+
+    _symbol = "?"
+
+    def __init__(self, k1: Kernel, k2: Kernel) -> None:
+        for name, k in (("k1", k1), ("k2", k2)):
+            if not isinstance(k, Kernel):
+                raise TypeError(f"{name}={k!r} is not a Kernel")
+        self.k1 = k1
+        self.k2 = k2
+
+    def _theta_parts(self) -> list[tuple[str, np.ndarray]]:
+        return [(f"k1__{n}", v) for n, v in self.k1._theta_parts()] + [
+            (f"k2__{n}", v) for n, v in self.k2._theta_parts()
+        ]
+
+    def with_theta(self, theta: np.ndarray) -> Kernel:
+        theta = self._check_theta(theta)
+        n1 = self.k1.n_theta
+        return type(self)(self.k1.with_theta(theta[:n1]), self.k2.with_theta(theta[n1:]))
+
+    def clone(self) -> Kernel:
+        return type(self)(self.k1.clone(), self.k2.clone())
+
+    def __repr__(self) -> str:
+        return f"({self.k1!r} {self._symbol} {self.k2!r})"
+
+
+class Sum(_Pair):
+    """:math:`k(x, y) = k_1(x, y) + k_2(x, y)`; ``theta`` is ``k1``'s then ``k2``'s."""
+
+    _symbol = "+"
+
+    def _gram(self, X, Y):
+        return self.k1._gram(X, Y) + self.k2._gram(X, Y)
+
+    def _diag(self, X):
+        return self.k1._diag(X) + self.k2._diag(X)
+
+    def _gradient(self, X):
+        return np.concatenate([self.k1._gradient(X), self.k2._gradient(X)], axis=2)
+
+    def _gradient_dot(self, X, W, K=None):
+        return np.concatenate([self.k1._gradient_dot(X, W), self.k2._gradient_dot(X, W)])
+
+
+class Product(_Pair):
+    """:math:`k(x, y) = k_1(x, y)\\, k_2(x, y)`; by the product rule
+    :math:`\\partial K / \\partial \\theta_1 = (\\partial K_1 / \\partial \\theta_1) \\circ K_2`."""
+
+    _symbol = "*"
+
+    def _gram(self, X, Y):
+        return self.k1._gram(X, Y) * self.k2._gram(X, Y)
+
+    def _diag(self, X):
+        return self.k1._diag(X) * self.k2._diag(X)
+
+    def _gradient(self, X):
+        K1, K2 = self.k1._gram(X, None), self.k2._gram(X, None)
+        return np.concatenate(
+            [self.k1._gradient(X) * K2[..., None], K1[..., None] * self.k2._gradient(X)], axis=2
+        )
+
+    def _gradient_dot(self, X, W, K=None):
+        # sum_ij W_ij (dK1_ij K2_ij) = sum_ij (W o K2)_ij dK1_ij, and likewise for k2.
+        K1, K2 = self.k1._gram(X, None), self.k2._gram(X, None)
+        return np.concatenate([self.k1._gradient_dot(X, W * K2), self.k2._gradient_dot(X, W * K1)])
+
+
+def _check_X(X: Any, name: str) -> np.ndarray:
+    return check_array(X, name, ndim=2, dtype=np.float64)
+
+
+def _as_kernel(other: Any, op: str) -> Kernel:
+    if isinstance(other, Kernel):
+        return other
+    if isinstance(other, (int, float, np.integer, np.floating)) and not isinstance(other, bool):
+        from npml.kernels.constant import Constant
+
+        return Constant(float(other))
+    raise TypeError(
+        f"cannot combine a Kernel with {other!r} by {op}; expected a Kernel or a number"
+    )
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return np.array2string(value, precision=4, separator=", ")
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return repr(value)
