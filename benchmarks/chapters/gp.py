@@ -115,7 +115,7 @@ def _fit_predict_row(report: Report, sk_gp) -> None:
         (m1, s1), (m2, s2) = ours(), theirs()
         diffs = np.max(np.abs(m1 - m2)), np.max(np.abs(s1 - s2))
         note = "max |mean diff| {:.1e}, |std diff| {:.1e}".format(*diffs)
-    t = compare(fns, repeats=report.repeats, pause=0.2)
+    t = compare(fns, repeats=min(report.repeats, 5), pause=0.2)
     _row(
         report,
         f"GP fit+predict(std) n={n} test=500 d=5 RBF+noise",
@@ -144,7 +144,7 @@ def _optimize_row(report: Report, sk_gp) -> None:
         lml_theirs = fns["sklearn"]().log_marginal_likelihood_value_
         note = f"LML reached {lml_ours:.4f} vs {lml_theirs:.4f}"
     # The fits above warmed both sides up.
-    t = compare(fns, repeats=max(2, report.repeats // 2), warmup=0, pause=0.2)
+    t = compare(fns, repeats=report.pick(2, 2, 5), warmup=0, pause=0.2)
     _row(
         report,
         f"GP fit with L-BFGS-B n={n} d=5 restarts={n_restarts}",

@@ -65,8 +65,3 @@ def cholesky_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
     if info != 0:  # pragma: no cover
         raise RuntimeError(f"dpotrs rejected argument {-info}")
     return x
-
-
-def log_det_from_cholesky(L: np.ndarray) -> float:
-    """:math:`\\log\\det K = 2 \\sum_i \\log L_{ii}`."""
-    return 2.0 * float(np.sum(np.log(np.diagonal(L))))

@@ -98,10 +98,11 @@ class _Stationary(Kernel):
         return np.concatenate([d_scale, *extra, K[..., None]], axis=2)
 
     def _gradient_dot(self, X, W, K=None):
+        # A given K is not enough here: G and q are needed too, so all three are recomputed.
         Xs = self._scaled(X)
         q = _sq_dist(Xs)  # (N, N)
         K, G = self._profile(q.copy(), need_G=True)
-        A = W * G  # (N, N); G may be K itself (RBF), so not in place
+        A = W * G  # (N, N); not in place, G may be K itself
         if self._ard:
             d_scale = weighted_sq_diff_sums(A, Xs)  # (D,)
         else:
