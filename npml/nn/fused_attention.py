@@ -49,10 +49,12 @@ Flops per head: forward :math:`4 T_q T_k D` (two tile products), backward :math:
 
 **Implementation.** ``_flash_forward_reference`` / ``_flash_backward_reference`` below are the
 plain-NumPy twins, tile for tile; the Numba kernels in :mod:`npml.nn._fused_kernels` run the
-same loops in parallel (``prange`` over heads x blocks) with the tile products in BLAS limited
-to one thread (through ``threadpoolctl`` when it is installed; without it the kernel runs on one
-worker and lets BLAS use the threads). Results do not depend on the number of threads, except
-``dq``, whose per-worker partial sums are added in a thread-count-dependent order.
+same loops in parallel (``prange`` over heads x blocks) with the tile products in BLAS held at
+one thread (through ``threadpoolctl`` when it is installed; without it the kernel runs on one
+worker and lets BLAS use the threads). Problems under ``PARALLEL_WORK`` multiply-adds run on
+the calling thread. Results do not depend on the number of threads, except ``dq``, whose
+per-worker partial sums are added in a thread-count-dependent order. :func:`use_fused` is the
+size rule that ``MultiHeadAttention(attn_impl="auto")`` follows.
 """
 
 from __future__ import annotations
@@ -290,14 +292,8 @@ def fused_attention_backward(
     dq = dq_part[0] if n_workers == 1 else dq_part.sum(axis=0)
     dq *= scale
     dk *= scale
-    return _reshape_grads(dq, dk, dv, batch, shapes)
-
-
-def _reshape_grads(dq, dk, dv, batch, shapes):
-    out = []
-    for g, shape in zip((dq, dk, dv), shapes, strict=True):
-        out.append(_unbroadcast(g.reshape(*batch, *g.shape[1:]), shape))
-    return tuple(out)
+    grads = zip((dq, dk, dv), shapes, strict=True)  # back to the inputs' (broadcast) shapes
+    return tuple(_unbroadcast(g.reshape(*batch, *g.shape[1:]), shape) for g, shape in grads)
 
 
 def fused_attention(

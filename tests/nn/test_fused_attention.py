@@ -141,6 +141,21 @@ def test_parallel_path_matches_the_reference(rng, case, monkeypatch):
         np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-10)
 
 
+def test_without_threadpoolctl_the_kernel_runs_on_one_worker(rng, monkeypatch):
+    # fa._BLAS_CONTROLLER = False is what _workers records when threadpoolctl is missing
+    monkeypatch.setattr(fa, "_BLAS_CONTROLLER", False)
+    monkeypatch.setattr(fa, "PARALLEL_WORK", 0)
+    assert fa._workers(10**9)[0] == 1
+    q, k, v, mask, causal, block = make(rng, "mask and causal")
+    out, cache = fused_attention_forward(q, k, v, mask, causal, block)
+    ref, ref_cache = attention_forward(q, k, v, mask, causal)
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
+    dout = rng.standard_normal(out.shape)
+    grads = fused_attention_backward(dout, cache)
+    for g, r in zip(grads, attention_backward(dout, ref_cache), strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-10)
+
+
 def test_result_does_not_depend_on_block_size_or_threads(rng, monkeypatch):
     import numba
 
