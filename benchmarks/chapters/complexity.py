@@ -219,7 +219,7 @@ def _plot_sweep(report, op, var, sizes, times, fit, documented, fixed) -> None:
 
 def _time_sweep(report: Report, op: str, var: str, fixed: int, sizes: list[int], fit_from: int):
     make, make_peer, flops, documented = OPERATIONS[op]
-    repeats = report.pick(2, 5, 9)
+    repeats = report.pick(2, 5, 9)  # best-of-5 steadies the fit; each row shows the best
     times = []
     for n in sizes:
         T, D = (n, fixed) if var == "T" else (fixed, n)
@@ -232,13 +232,15 @@ def _time_sweep(report: Report, op: str, var: str, fixed: int, sizes: list[int],
         if peer_fn is not None:
             fns["torch"] = peer_fn
         timing = compare(fns, repeats=repeats, pause=0.05 if peer_fn else 0.0)
-        t = timing["npml"].median
+        # Best of the repeats: on a shared machine the least disturbed run is the one that
+        # measures the operation's cost, which is what the fit is about.
+        t = timing["npml"].best
         times.append(t)
         report.row(
             f"{op} T={T} D={D}",
             t,
             peer="torch",
-            peer_value=timing["torch"].median if "torch" in timing else None,
+            peer_value=timing["torch"].best if "torch" in timing else None,
             gflops=flops(T, D) / t / 1e9,
             note=f"{flops(T, D) / t / 1e9:.1f} GFLOP/s",
         )
@@ -296,14 +298,17 @@ def _memory(report: Report) -> None:
             peaks.append(peak_memory(fn))
             report.row(f"{op}: peak extra memory T={T} D=64", peaks[-1], unit="B")
         fit = fit_exponent(sizes, peaks)
-        expected = 2.0 if "plain" in op else 1.0
         judged = report.mode != "tiny"
+        if "plain" in op:  # the T x T probabilities kept for the backward pass
+            target, met = "2 +- 0.2", fit.within(2.0)
+        else:  # outputs and log-sum-exps grow as T; per-thread tiles are a constant
+            target, met = "<= 1.2 (linear or better)", fit.slope <= 1.2
         report.row(
             f"{op}: memory exponent in T",
             fit.slope,
             unit="",
-            target=f"{expected:g} +- 0.2" + ("" if judged else " (tiny: not judged)"),
-            met=fit.within(expected) if judged else None,
+            target=target + ("" if judged else " (tiny: not judged)"),
+            met=met if judged else None,
             note=f"95% CI [{fit.ci_low:.2f}, {fit.ci_high:.2f}], T in {sizes}",
         )
 
