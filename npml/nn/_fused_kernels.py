@@ -9,13 +9,14 @@ Work is split into tasks: one head ``n`` times one block of query rows in the fo
 rows in the backward. The forward's ``prange`` runs over the tasks, handed out one at a time
 (the caller sets ``numba.parallel_chunksize(1)``), so a busy or causal-light core just takes
 the next one; each task finds its worker's row of ``scratch`` with ``numba.get_thread_id()``.
-The backward's ``prange`` runs over workers and worker ``w`` takes tasks ``w, w + W, ...``:
-a static split keeps each worker's partial ``dq`` sum, and so ``dq``, reproducible. ``scratch``
-is allocated by the caller, so its memory is visible to ``tracemalloc``. The tile products go
-to BLAS through ``np.dot(a, b, out)`` on contiguous blocks; the caller limits BLAS to one
-thread while the kernel runs (two levels of threads oversubscribe the cores). Only the
-element-wise softmax helpers use ``fastmath``; they never see an infinity: forbidden scores
-are set to the finite ``NEG`` sentinel instead of ``-inf``.
+The backward runs one task per head when there are enough heads (the task owns that head's
+``dq``); with few heads its tasks are (head, key block), split statically over the workers,
+each adding to its own partial ``dq``, so ``dq`` stays reproducible. ``scratch`` is allocated
+by the caller, so its memory is visible to ``tracemalloc``. The tile products go to BLAS
+through ``np.dot(a, b, out)`` on contiguous blocks; the caller limits BLAS to one thread while
+the kernel runs (two levels of threads oversubscribe the cores). Only the element-wise softmax
+helpers use ``fastmath``; they never see an infinity: forbidden scores are set to the finite
+``NEG`` sentinel instead of ``-inf``.
 
 Exponentials are base 2: the caller folds :math:`\\log_2 e` into the score scale so that
 :math:`e^{s} = 2^{s \\log_2 e}`, and :math:`2^t = 2^n 2^f` with :math:`n` an integer and
@@ -269,75 +270,91 @@ def forward_scratch_size(bq: int, bk: int, D: int, D_v: int) -> int:
 
 
 # ---- backward ------------------------------------------------------------------------------
+@njit(cache=True, error_model="numpy")
+def _backward_key_block(
+    q, k, v, dout, lse2, d_row, scale2, causal, has_mask, mflat, moff, msi, msj, bq, bk,
+    n, j0, dq_n, dk, dv, buf,
+):  # fmt: skip
+    """All query blocks against key block ``j0`` of head ``n``: adds to ``dk[n]``, ``dv[n]``
+    (rows j0..) and ``dq_n`` (T_q, D); ``buf`` is one worker's scratch row."""
+    N, T_q, D = q.shape
+    T_k, D_v = k.shape[1], v.shape[2]
+    offset = T_k - T_q
+    a, b = 0, bq * D
+    qs_buf = buf[a:b]
+    a, b = b, b + bq * bk
+    s_buf = buf[a:b]
+    a, b = b, b + bq * bk
+    dp_buf = buf[a:b]
+    a, b = b, b + bk * max(D, D_v)
+    kv_tmp = buf[a:b]
+    q_tmp = buf[b : b + bq * D]
+    j1 = min(j0 + bk, T_k)
+    nk = j1 - j0
+    kj, vj = k[n][j0:j1], v[n][j0:j1]
+    dk_acc, dv_acc = dk[n][j0:j1], dv[n][j0:j1]
+    i_start = max(j0 - offset, 0) if causal else 0  # earlier queries cannot see key j0
+    for i0 in range((i_start // bq) * bq, T_q, bq):
+        i1 = min(i0 + bq, T_q)
+        mr = i1 - i0
+        qi, doi = q[n][i0:i1], dout[n][i0:i1]
+        qs = qs_buf[: mr * D].reshape(mr, D)
+        for r in range(mr):
+            for d in range(D):
+                qs[r, d] = qi[r, d] * scale2
+        # 1. recompute S and P = 2^(S - LSE) (no max or sum needed: LSE has both)
+        s = s_buf[: mr * nk].reshape(mr, nk)
+        np.dot(qs, kj.T, s)
+        if has_mask or (causal and j1 - 1 > i0 + offset):
+            _mask_tile(s, i0, j0, causal, offset, has_mask, mflat, moff[n], msi, msj, NEG)
+        for r in range(mr):
+            _exp2_row(s[r], lse2[n, i0 + r])
+        # 2. dV_j += P^T dO_i
+        tv = kv_tmp[: nk * D_v].reshape(nk, D_v)
+        np.dot(s.T, doi, tv)
+        _add(dv_acc, tv)
+        # 3. dP = dO_i V_j^T, dS = P * (dP - D_i)
+        dp = dp_buf[: mr * nk].reshape(mr, nk)
+        np.dot(doi, vj.T, dp)
+        for r in range(mr):
+            _softmax_grad_row(s[r], dp[r], d_row[n, i0 + r])
+        # 4. dK_j += dS^T Q_i,  dQ_i += dS K_j
+        tk = kv_tmp[: nk * D].reshape(nk, D)
+        np.dot(dp.T, qi, tk)
+        _add(dk_acc, tk)
+        tq = q_tmp[: mr * D].reshape(mr, D)
+        np.dot(dp, kj, tq)
+        _add(dq_n[i0:i1], tq)
+
+
 @njit(cache=True, parallel=True, error_model="numpy")
 def _flash_backward_kernel(
     q, k, v, dout, lse2, d_row, scale2, causal, has_mask, mflat, moff, msi, msj, bq, bk,
     dq_part, dk, dv, scratch,
 ):  # fmt: skip
     """Tiled backward: recompute P tile by tile from ``lse2`` (base-2 log-sum-exp, huge for
-    empty rows), accumulate ``dk``/``dv`` per key block and ``dq_part[w]`` per worker.
+    empty rows), accumulate ``dk``/``dv`` per key block and ``dq`` in ``dq_part``.
 
-    All three gradients are returned without the ``1/sqrt(D)`` factor of dS -> dQ, dK,
-    which the caller applies once. ``d_row`` = rowsum(dO * O), shape (N, T_q).
+    ``dq_part`` of shape (1, N, T_q, D): one task per head, which owns its ``dq`` (tasks
+    handed out dynamically). Shape (W, N, T_q, D), W = workers: tasks are (head, key block),
+    ``n`` varying fastest, dealt round-robin to the workers, each adding to its own ``dq``.
+    All three gradients lack the ``1/sqrt(D)`` factor of dS -> dQ, dK, which the caller
+    applies once. ``d_row`` = rowsum(dO * O), shape (N, T_q).
     """
-    N, T_q, D = q.shape
-    T_k, D_v = k.shape[1], v.shape[2]
-    offset = T_k - T_q
-    neg = NEG
-    n_kb = (T_k + bk - 1) // bk
-    n_tasks = N * n_kb
-    W = scratch.shape[0]
-    for w in prange(W):
-        buf = scratch[w]
-        a, b = 0, bq * D
-        qs_buf = buf[a:b]
-        a, b = b, b + bq * bk
-        s_buf = buf[a:b]
-        a, b = b, b + bq * bk
-        dp_buf = buf[a:b]
-        a, b = b, b + bk * max(D, D_v)
-        kv_tmp = buf[a:b]
-        a, b = b, b + bq * D
-        q_tmp = buf[a:b]
-        for task in range(w, n_tasks, W):
-            n = task // n_kb
-            j0 = (task % n_kb) * bk
-            j1 = min(j0 + bk, T_k)
-            nk = j1 - j0
-            kj, vj = k[n][j0:j1], v[n][j0:j1]
-            dk_acc, dv_acc = dk[n][j0:j1], dv[n][j0:j1]
-            i_start = max(j0 - offset, 0) if causal else 0  # earlier queries cannot see key j0
-            for i0 in range((i_start // bq) * bq, T_q, bq):
-                i1 = min(i0 + bq, T_q)
-                mr = i1 - i0
-                qi, doi = q[n][i0:i1], dout[n][i0:i1]
-                qs = qs_buf[: mr * D].reshape(mr, D)
-                for r in range(mr):
-                    for d in range(D):
-                        qs[r, d] = qi[r, d] * scale2
-                # 1. recompute S and P = 2^(S - LSE) (no max or sum needed: LSE has both)
-                s = s_buf[: mr * nk].reshape(mr, nk)
-                np.dot(qs, kj.T, s)
-                if has_mask or (causal and j1 - 1 > i0 + offset):
-                    _mask_tile(s, i0, j0, causal, offset, has_mask, mflat, moff[n], msi, msj, neg)
-                for r in range(mr):
-                    _exp2_row(s[r], lse2[n, i0 + r])
-                # 2. dV_j += P^T dO_i
-                tv = kv_tmp[: nk * D_v].reshape(nk, D_v)
-                np.dot(s.T, doi, tv)
-                _add(dv_acc, tv)
-                # 3. dP = dO_i V_j^T, dS = P * (dP - D_i)
-                dp = dp_buf[: mr * nk].reshape(mr, nk)
-                np.dot(doi, vj.T, dp)
-                for r in range(mr):
-                    _softmax_grad_row(s[r], dp[r], d_row[n, i0 + r])
-                # 4. dK_j += dS^T Q_i,  dQ_i += dS K_j
-                tk = kv_tmp[: nk * D].reshape(nk, D)
-                np.dot(dp.T, qi, tk)
-                _add(dk_acc, tk)
-                tq = q_tmp[: mr * D].reshape(mr, D)
-                np.dot(dp, kj, tq)
-                _add(dq_part[w, n][i0:i1], tq)
+    N = q.shape[0]
+    n_kb = (k.shape[1] + bk - 1) // bk
+    W = dq_part.shape[0]
+    args = (q, k, v, dout, lse2, d_row, scale2, causal, has_mask, mflat, moff, msi, msj, bq, bk)
+    if W == 1:
+        for n in prange(N):
+            buf = scratch[numba.get_thread_id()]
+            for kb in range(n_kb):
+                _backward_key_block(*args, n, kb * bk, dq_part[0, n], dk, dv, buf)
+    else:
+        for w in prange(W):
+            for task in range(w, N * n_kb, W):
+                n, kb = task % N, task // N
+                _backward_key_block(*args, n, kb * bk, dq_part[w, n], dk, dv, scratch[w])
 
 
 def backward_scratch_size(bq: int, bk: int, D: int, D_v: int) -> int:

@@ -52,9 +52,9 @@ plain-NumPy twins, tile for tile; the Numba kernels in :mod:`npml.nn._fused_kern
 same loops in parallel (``prange`` over heads x blocks) with the tile products in BLAS held at
 one thread (through ``threadpoolctl`` when it is installed; without it the kernel runs on one
 worker and lets BLAS use the threads). Problems under ``PARALLEL_WORK`` multiply-adds run on
-the calling thread. Results do not depend on the number of threads, except ``dq``, whose
-per-worker partial sums are added in a thread-count-dependent order. :func:`use_fused` is the
-size rule that ``MultiHeadAttention(attn_impl="auto")`` follows.
+the calling thread. Results do not depend on the number of threads, except ``dq`` when there
+are fewer heads than needed to share them out: then per-worker partial sums are added.
+:func:`use_fused` is the size rule that ``MultiHeadAttention(attn_impl="auto")`` follows.
 """
 
 from __future__ import annotations
@@ -77,10 +77,8 @@ PARALLEL_WORK = 2**24  # multiply-adds below which the kernels run on one thread
 
 
 class MaskLayout(NamedTuple):
-    """A boolean mask addressed without broadcasting it in memory.
-
-    Entry ``(n, i, j)`` of the broadcast mask is ``flat[offsets[n] + i * si + j * sj]``.
-    """
+    """A boolean mask, never broadcast in memory: entry ``(n, i, j)`` of the broadcast mask
+    is ``flat[offsets[n] + i * si + j * sj]``."""
 
     flat: np.ndarray  # (mask.size,) bool, the user's (un-broadcast) mask
     offsets: np.ndarray  # (N,) int64, start of head n's (T_q, T_k) slice
@@ -152,13 +150,10 @@ _BLAS_CONTROLLER: Any = None  # threadpoolctl.ThreadpoolController, False when n
 
 
 def _workers(work: int) -> tuple[int, Any]:
-    """Number of kernel workers for ``work`` multiply-adds, and the context to run them in.
+    """Kernel workers for ``work`` multiply-adds, and a context holding BLAS at one thread.
 
-    The context holds BLAS at one thread while the parallel kernel runs (through
-    ``threadpoolctl``; without it the kernel runs on a single worker and BLAS keeps its own
-    threads for the tile products). Below ``PARALLEL_WORK`` the kernel runs on the calling
-    thread only: waking the worker threads costs more than it saves, and on a busy machine
-    it can cost milliseconds.
+    One worker without ``threadpoolctl`` (BLAS keeps its threads) or below ``PARALLEL_WORK``
+    (waking threads costs more than it saves; milliseconds on a busy machine).
     """
     global _BLAS_CONTROLLER
     import numba
@@ -260,6 +255,8 @@ def fused_attention_backward(
     dq, dk, dv : ndarray
         Shapes of the forward's ``q``, ``k``, ``v`` (summed over broadcast axes).
     """
+    import numba
+
     q3, k3, v3, out3, lse, layout, causal, block_size, batch, shapes = cache
     N, T_q, D = q3.shape
     T_k, D_v = k3.shape[1], v3.shape[2]
@@ -277,19 +274,21 @@ def fused_attention_backward(
     d_row = np.einsum("ntd,ntd->nt", do3, out3)  # (N, T_q) D_i = dO_i . O_i
     lse2 = np.where(np.isfinite(lse), lse * _LOG2E, 1e30).astype(q3.dtype)  # (N, T_q) base 2
     n_workers, blas_limit = _workers(N * T_q * T_k * (D + D_v))
-    dq_part = np.zeros((n_workers, N, T_q, D), dtype=q3.dtype)
+    # enough heads to share out evenly: one task per head, else one dq per worker
+    n_dq = 1 if (N % n_workers == 0 or N >= 4 * n_workers) else n_workers
+    dq_part = np.zeros((n_dq, N, T_q, D), dtype=q3.dtype)
     dk = np.zeros((N, T_k, D), dtype=q3.dtype)
     dv = np.zeros((N, T_k, D_v), dtype=q3.dtype)
     scratch = np.empty((n_workers, kern.backward_scratch_size(bq, bk, D, D_v)), dtype=q3.dtype)
     scale2 = q3.dtype.type(_LOG2E / math.sqrt(D))
     has_mask, mflat, moff, msi, msj = _kernel_mask(layout, N)
-    with blas_limit:
+    with blas_limit, numba.parallel_chunksize(1):
         kern._flash_backward_kernel(
             q3, k3, v3, do3, lse2, d_row, scale2, causal, has_mask, mflat, moff, msi, msj,
             bq, bk, dq_part, dk, dv, scratch,
         )  # fmt: skip
     scale = 1.0 / math.sqrt(D)
-    dq = dq_part[0] if n_workers == 1 else dq_part.sum(axis=0)
+    dq = dq_part[0] if n_dq == 1 else dq_part.sum(axis=0)
     dq *= scale
     dk *= scale
     grads = zip((dq, dk, dv), shapes, strict=True)  # back to the inputs' (broadcast) shapes
