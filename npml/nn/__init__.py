@@ -17,6 +17,12 @@ from npml.nn.attention import (
 from npml.nn.dropout import Dropout, dropout_backward, dropout_forward
 from npml.nn.embedding import Embedding, embedding_backward, embedding_forward
 from npml.nn.ffn import FeedForward, ffn_backward, ffn_forward
+from npml.nn.fused_attention import (
+    fused_attention,
+    fused_attention_backward,
+    fused_attention_forward,
+    use_fused,
+)
 from npml.nn.layer_norm import LayerNorm, layer_norm_backward, layer_norm_forward
 from npml.nn.linear import Linear, linear_backward, linear_forward
 from npml.nn.losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
@@ -62,6 +68,9 @@ __all__ = [
     "embedding_forward",
     "ffn_backward",
     "ffn_forward",
+    "fused_attention",
+    "fused_attention_backward",
+    "fused_attention_forward",
     "gelu_backward",
     "gelu_forward",
     "layer_norm_backward",
@@ -80,4 +89,5 @@ __all__ = [
     "sinusoidal_positions",
     "softmax_cross_entropy_backward",
     "softmax_cross_entropy_forward",
+    "use_fused",
 ]
