@@ -157,16 +157,16 @@ class MultiHeadAttention(Module):
     def _attention(self, T_q: int, T_k: int, dtype: np.dtype) -> tuple[Any, Any]:
         """Pick the attention forward/backward pair for these sizes (``attn_impl``)."""
         if self.attn_impl != "naive":
-            try:
-                from npml.nn import fused_attention as fa
-            except ImportError:
-                if self.attn_impl == "fused":
-                    raise
-                fa = None
-            if fa is not None and (
-                self.attn_impl == "fused" or fa.use_fused(T_q, T_k, self.head_dim, dtype)
-            ):
-                return fa.fused_attention_forward, fa.fused_attention_backward
+            # Imported here: the fused module loads Numba's machinery on first use only.
+            # (``npml.nn.fused_attention`` is the function; its module is imported by path.)
+            from npml.nn.fused_attention import (
+                fused_attention_backward,
+                fused_attention_forward,
+                use_fused,
+            )
+
+            if self.attn_impl == "fused" or use_fused(T_q, T_k, self.head_dim, dtype):
+                return fused_attention_forward, fused_attention_backward
         return attention_core, attention_backward
 
     def _project(self, x2: np.ndarray, W: Parameter, b: Parameter | None, B: int) -> np.ndarray:

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from npml.nn import fused_attention as fa
 from npml.nn.attention import attention_backward, attention_forward
 from npml.nn.fused_attention import (
     fused_attention,
@@ -16,6 +15,9 @@ from npml.nn.fused_attention import (
     use_fused,
 )
 from npml.testing import check_gradient
+
+# The module itself (``npml.nn.fused_attention`` is the function of the same name).
+fa = sys.modules["npml.nn.fused_attention"]
 
 # (q shape, k shape, v shape, mask kind, causal, block_size); small blocks give several tiles
 CASES = {

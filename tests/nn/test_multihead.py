@@ -185,7 +185,6 @@ def test_bad_inputs(rng):
 
 
 def test_fused_implementation_matches_naive(rng):
-    pytest.importorskip("npml.nn.fused_attention")
     naive = MultiHeadAttention(8, 2, bias=True, rope_base=100.0, attn_impl="naive", rng=10)
     fused = MultiHeadAttention(8, 2, bias=True, rope_base=100.0, attn_impl="fused", rng=10)
     x = rng.standard_normal((2, 6, 8))
