@@ -4,7 +4,11 @@ Each file groups npml and its peer with ``@pytest.mark.benchmark(group=...)`` so
 next to each other in pytest-benchmark's table.
 """
 
+import os
 import sys
 from pathlib import Path
+
+# The same setting as benchmarks/report.py (see there): idle OpenMP workers must not spin.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

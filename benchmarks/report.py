@@ -24,6 +24,12 @@ from types import ModuleType
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a clone without installing
 
+# Idle OpenMP workers (Numba's and torch's) spin for a while after each parallel region and
+# slow whatever runs next, BLAS included: measured here, npml's MultiHeadAttention went from
+# 1.4-1.9x torch to 0.8x with passive waiting, while torch's own times did not change. Both
+# libraries run under the same setting, which the header prints; set it yourself to override.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
 from npml.bench import Report  # noqa: E402
 
 
@@ -86,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
 
     report = Report(mode=args.mode or "quick", out_dir=args.out, plots=not args.no_plots)
     threads = set_threads()
-    print(f"# npml benchmark report ({report.mode} mode, {threads} threads per library)")
+    print(
+        f"# npml benchmark report ({report.mode} mode, {threads} threads per library, "
+        f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']})"
+    )
     print("# ratios are npml time / peer time measured in the same run (below 1 = npml faster)")
     failed = []
     for ch in chapters:
