@@ -113,7 +113,7 @@ class Report:
     @property
     def repeats(self) -> int:
         """Timed repeats per case for this mode."""
-        return self.pick(2, 7, 11)
+        return self.pick(2, 5, 11)
 
     # -- output ----------------------------------------------------------------------------
     def _print(self, text: str = "") -> None:
