@@ -8,21 +8,6 @@ from npml.models.training import fit, make_optimizer, seq2seq_loss
 from npml.testing import numerical_gradient, relative_error
 
 
-@pytest.fixture
-def one_thread():
-    # Tiny models: BLAS and Numba (AdamW's kernel) worker threads cost far more than they
-    # compute, above all on a busy machine, so train on one thread.
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    numba = pytest.importorskip("numba")
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-            yield
-    finally:
-        numba.set_num_threads(before)
-
-
 @pytest.mark.parametrize("norm_first", [True, False])
 def test_gradient_of_every_parameter_with_padding(rng, norm_first):
     model = Transformer(5, 6, 4, 2, 1, 2, max_len=6, d_ff=6, norm_first=norm_first, rng=1)

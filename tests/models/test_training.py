@@ -7,21 +7,6 @@ from npml.models import CausalLM, CharTokenizer, tiny_corpus, train_causal_lm, u
 from npml.models.training import evaluate_lm, fit, lm_loss, make_optimizer, sample_lm_batch
 
 
-@pytest.fixture
-def one_thread():
-    # Tiny models: BLAS and Numba (AdamW's kernel) worker threads cost far more than they
-    # compute, above all on a busy machine, so train on one thread.
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    numba = pytest.importorskip("numba")
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-            yield
-    finally:
-        numba.set_num_threads(before)
-
-
 def test_lm_batches_are_shifted_windows(rng):
     tokens = np.arange(100) * 3
     x, y = sample_lm_batch(tokens, 5, 7, rng)
