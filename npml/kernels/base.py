@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,7 @@ HYPERPARAMETER_BOUNDS = (1e-5, 1e5)
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 
-class Kernel:
+class Kernel(ABC):
     """Base class: subclasses implement ``_gram``, ``_diag`` and ``_gradient``.
 
     ``_hyperparameters`` names the constructor arguments that are hyperparameters, in
@@ -50,9 +51,11 @@ class Kernel:
     _hyperparameters: tuple[str, ...] = ()
 
     # -- to implement -----------------------------------------------------------------------
+    @abstractmethod
     def _gram(self, X: np.ndarray, Y: np.ndarray | None) -> np.ndarray:
         raise NotImplementedError
 
+    @abstractmethod
     def _diag(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 

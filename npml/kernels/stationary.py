@@ -32,6 +32,8 @@ an :math:`N \\times N` matrix instead of an :math:`N \\times N \\times D` tensor
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import numpy as np
 
 from npml._checks import check_array, check_choice, check_scalar
@@ -70,6 +72,7 @@ class _Stationary(Kernel):
             )
         return X / self.length_scale  # (N, D)
 
+    @abstractmethod
     def _profile(self, q: np.ndarray, need_G: bool) -> tuple[np.ndarray, np.ndarray | None]:
         raise NotImplementedError
 

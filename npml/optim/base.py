@@ -26,6 +26,7 @@ shape of ``torch.optim.Optimizer`` so that results can be compared step for step
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
@@ -97,7 +98,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class Optimizer:
+class Optimizer(ABC):
     """Base class of npml optimizers (see the module docstring).
 
     Subclasses set ``defaults`` and ``_state_names`` and implement ``_check_group``,
@@ -172,16 +173,19 @@ class Optimizer:
         return sum(len(g["params"]) for g in self.param_groups[:i])
 
     # -- hooks -----------------------------------------------------------------------------
+    @abstractmethod
     def _check_group(self, group: dict[str, Any]) -> None:
         """Validate (and normalise in place) a group's hyperparameters."""
         raise NotImplementedError
 
-    def _check_params(self, params: list[Parameter], names: list[str]) -> None:
+    # optional hooks below: empty by default, subclasses override what they need
+    def _check_params(self, params: list[Parameter], names: list[str]) -> None:  # noqa: B027
         """Reject parameters this optimizer cannot handle (all are fine by default)."""
 
-    def _init_group(self, i: int) -> None:
+    def _init_group(self, i: int) -> None:  # noqa: B027 (optional hook)
         """Allocate state for the new group ``i`` (nothing by default)."""
 
+    @abstractmethod
     def _update(self, i: int, group: dict[str, Any], grads: list[np.ndarray], step: int) -> None:
         """Apply step number ``step`` (1-based) to group ``i`` with checked gradients."""
         raise NotImplementedError
@@ -339,7 +343,7 @@ class Optimizer:
         for k in sorted(per_param):
             self._load_param_state(k, per_param[k])
 
-    def _check_param_state(
+    def _check_param_state(  # noqa: B027 (optional hook)
         self, groups: list[dict[str, Any]], per_param: dict[int, dict[str, np.ndarray]]
     ) -> None:
         """Subclasses reject loaded buffers that do not fit (nothing to check by default)."""

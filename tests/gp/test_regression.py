@@ -161,6 +161,9 @@ class _Indefinite(Kernel):
         return K
 
     def _diag(self, X):
+        return np.diag(self._gram(X, None)).copy()
+
+    def _diag(self, X):
         return np.ones(X.shape[0])
 
 

@@ -57,6 +57,9 @@ class _Indefinite(Kernel):
     def _gram(self, X, Y):
         return -np.eye(X.shape[0])
 
+    def _diag(self, X):
+        return -np.ones(X.shape[0])
+
 
 def test_bad_input_raises(rng):
     X, y = _data(rng)
