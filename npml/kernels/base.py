@@ -53,14 +53,18 @@ class Kernel(ABC):
     # -- to implement -----------------------------------------------------------------------
     @abstractmethod
     def _gram(self, X: np.ndarray, Y: np.ndarray | None) -> np.ndarray:
-        raise NotImplementedError
+        """The Gram matrix ``k(X, Y)`` (``Y=None`` means ``X``), shape (N, M)."""
 
     @abstractmethod
     def _diag(self, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """``k(x_i, x_i)`` for each row, shape (N,)."""
 
     def _gradient(self, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """dK/dtheta, shape (N, N, P); every npml kernel overrides it."""
+        raise TypeError(
+            f"{type(self).__name__} does not provide the gradient of its Gram matrix; "
+            "implement _gradient to fit its hyperparameters"
+        )
 
     def _gradient_dot(self, X: np.ndarray, W: np.ndarray, K: np.ndarray | None = None):
         # Generic contraction through the full tensor; kernels override it when cheaper.

@@ -74,7 +74,7 @@ class _Stationary(Kernel):
 
     @abstractmethod
     def _profile(self, q: np.ndarray, need_G: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        raise NotImplementedError
+        """The kernel as a function of the scaled squared distance q (and its derivative)."""
 
     # Extra hyperparameters between the length scale and the variance (RQ's alpha).
     def _extra_gradient(self, q: np.ndarray, K: np.ndarray) -> list[np.ndarray]:

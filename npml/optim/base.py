@@ -176,7 +176,6 @@ class Optimizer(ABC):
     @abstractmethod
     def _check_group(self, group: dict[str, Any]) -> None:
         """Validate (and normalise in place) a group's hyperparameters."""
-        raise NotImplementedError
 
     # optional hooks below: empty by default, subclasses override what they need
     def _check_params(self, params: list[Parameter], names: list[str]) -> None:  # noqa: B027
@@ -188,7 +187,6 @@ class Optimizer(ABC):
     @abstractmethod
     def _update(self, i: int, group: dict[str, Any], grads: list[np.ndarray], step: int) -> None:
         """Apply step number ``step`` (1-based) to group ``i`` with checked gradients."""
-        raise NotImplementedError
 
     def _load_param_state(self, k: int, arrays: dict[str, np.ndarray]) -> None:
         """Replace parameter ``k``'s state with copies of ``arrays`` (shapes checked)."""
