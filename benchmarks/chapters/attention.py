@@ -94,6 +94,16 @@ def torch_forward_backward(torch, q, k, v, dout):
     return run
 
 
+def _medians_and_note(t: dict, flops: float) -> tuple[float, float | None, str]:
+    """npml's and torch's median times and a GFLOP/s note for a timed case."""
+    ours = t["npml"].median
+    theirs = t["torch"].median if "torch" in t else None
+    note = f"GFLOP/s npml {_gflops(flops, ours):.0f}"
+    if theirs:
+        note += f", torch {_gflops(flops, theirs):.0f}"
+    return ours, theirs, note
+
+
 def _pause(report: Report) -> float:
     return report.pick(0.02, 0.2, 0.2)  # tiny mode is a smoke test: keep it short
 
@@ -117,11 +127,7 @@ def _speed_rows(report: Report, torch, dtype: type, peak: float) -> None:
             fns["naive"] = naive_forward(q, k, v)
         t = compare(fns, repeats=report.repeats, pause=_pause(report))
         fl = 4.0 * heads * T * T * D
-        ours = t["npml"].median
-        theirs = t["torch"].median if "torch" in t else None
-        note = f"GFLOP/s npml {_gflops(fl, ours):.0f}"
-        if theirs:
-            note += f", torch {_gflops(fl, theirs):.0f}"
+        ours, theirs, note = _medians_and_note(t, fl)
         note += f", matmul peak {peak:.0f}"
         target = 1.0 if (dtype == np.float32 and T >= 1024) else None
         report.row(
@@ -151,11 +157,7 @@ def _speed_rows(report: Report, torch, dtype: type, peak: float) -> None:
             fns["torch"] = torch_forward_backward(torch, q, k, v, dout)
         t = compare(fns, repeats=report.repeats, pause=_pause(report))
         fl = 14.0 * heads * T * T * D
-        ours = t["npml"].median
-        theirs = t["torch"].median if "torch" in t else None
-        note = f"GFLOP/s npml {_gflops(fl, ours):.0f}"
-        if theirs:
-            note += f", torch {_gflops(fl, theirs):.0f}"
+        ours, theirs, note = _medians_and_note(t, fl)
         report.row(
             f"forward+backward {short} T={T}",
             ours,

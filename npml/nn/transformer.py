@@ -59,6 +59,17 @@ def _check_input(x: np.ndarray, name: str, d_model: int) -> np.ndarray:
     return x
 
 
+def _check_block(
+    d_model: int, dropout: float, norm_first: bool, rng: None | int | np.random.Generator
+) -> np.random.Generator:
+    """Validate the arguments both layers share; return the generator for their weights."""
+    check_scalar(d_model, "d_model", kind=int, low=1)
+    check_scalar(dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
+    if not isinstance(norm_first, bool):
+        raise TypeError(f"norm_first={norm_first!r}; expected a bool")
+    return as_rng(rng)
+
+
 class TransformerEncoderLayer(Module):
     """Self-attention + FFN, each with a residual connection and LayerNorm (module docstring).
 
@@ -106,11 +117,7 @@ class TransformerEncoderLayer(Module):
         rope_base: float | None = None,
         attn_impl: str = "auto",
     ) -> None:
-        check_scalar(d_model, "d_model", kind=int, low=1)
-        check_scalar(dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
-        if not isinstance(norm_first, bool):
-            raise TypeError(f"norm_first={norm_first!r}; expected a bool")
-        rng = as_rng(rng)
+        rng = _check_block(d_model, dropout, norm_first, rng)
         self.d_model = d_model
         self.norm_first = norm_first
         self.self_attn = MultiHeadAttention(
@@ -198,11 +205,7 @@ class TransformerDecoderLayer(Module):
         rope_base: float | None = None,
         attn_impl: str = "auto",
     ) -> None:
-        check_scalar(d_model, "d_model", kind=int, low=1)
-        check_scalar(dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
-        if not isinstance(norm_first, bool):
-            raise TypeError(f"norm_first={norm_first!r}; expected a bool")
-        rng = as_rng(rng)
+        rng = _check_block(d_model, dropout, norm_first, rng)
         self.d_model = d_model
         self.norm_first = norm_first
         self.self_attn = MultiHeadAttention(

@@ -137,11 +137,8 @@ PARALLEL_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", PARALLEL_CASES)
-def test_parallel_path_matches_the_reference(rng, case, monkeypatch):
-    # small problems run on one thread (PARALLEL_WORK); force the multi-worker path here; the
-    # last case has 3 heads, so on 2 workers the backward uses one partial dq per worker
-    monkeypatch.setattr(fa, "PARALLEL_WORK", 0)
+def _assert_matches_reference(rng, case):
+    """Fused output and gradients equal the reference attention's to 1e-10 (float64)."""
     q, k, v, mask, causal, block = make(rng, case)
     out, cache = fused_attention_forward(q, k, v, mask, causal, block)
     ref, ref_cache = attention_forward(q, k, v, mask, causal)
@@ -152,19 +149,20 @@ def test_parallel_path_matches_the_reference(rng, case, monkeypatch):
         np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("case", PARALLEL_CASES)
+def test_parallel_path_matches_the_reference(rng, case, monkeypatch):
+    # small problems run on one thread (PARALLEL_WORK); force the multi-worker path here; the
+    # last case has 3 heads, so on 2 workers the backward uses one partial dq per worker
+    monkeypatch.setattr(fa, "PARALLEL_WORK", 0)
+    _assert_matches_reference(rng, case)
+
+
 def test_without_threadpoolctl_the_kernel_runs_on_one_worker(rng, monkeypatch):
     # fa._BLAS_CONTROLLER = False is what _workers records when threadpoolctl is missing
     monkeypatch.setattr(fa, "_BLAS_CONTROLLER", False)
     monkeypatch.setattr(fa, "PARALLEL_WORK", 0)
     assert fa._workers(10**9)[0] == 1
-    q, k, v, mask, causal, block = make(rng, "mask and causal")
-    out, cache = fused_attention_forward(q, k, v, mask, causal, block)
-    ref, ref_cache = attention_forward(q, k, v, mask, causal)
-    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
-    dout = rng.standard_normal(out.shape)
-    grads = fused_attention_backward(dout, cache)
-    for g, r in zip(grads, attention_backward(dout, ref_cache), strict=True):
-        np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-10)
+    _assert_matches_reference(rng, "mask and causal")
 
 
 def test_result_does_not_depend_on_block_size_or_threads(rng, monkeypatch):
