@@ -41,6 +41,7 @@ def discover() -> list[ModuleType]:
             continue
         spec = importlib.util.spec_from_file_location(f"npml_bench_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # as an import would (dataclasses look it up)
         spec.loader.exec_module(module)
         chapters.append(module)
     return sorted(chapters, key=lambda m: (getattr(m, "ORDER", 100), m.NAME))

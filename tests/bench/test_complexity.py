@@ -1,6 +1,7 @@
 """The complexity chapter of the report: counts come from the modules, fits are recorded."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ def _chapter():
     path = ROOT / "benchmarks" / "chapters" / "complexity.py"
     spec = importlib.util.spec_from_file_location("npml_bench_complexity_test", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as an import would (the chapter defines dataclasses)
     spec.loader.exec_module(module)
     return module
 
@@ -40,6 +42,8 @@ def test_tiny_complexity_report_records_fits(tiny_report):
         for var in ("T", "D"):
             assert any(c.startswith(f"{op}: exponent in {var}") for c in cases), (op, var)
     assert any("two-term model" in c for c in cases)
+    model = [r for r in rows if r["case"].startswith("encoder layer: cost model")]
+    assert len(model) == 1 and set(model[0]["extra"]) >= {"a", "b", "c"}
     assert sum("memory exponent" in c for c in cases) == 2
     fits = [r for r in rows if ": exponent in" in r["case"]]
     assert all(len(r["extra"]["ci"]) == 2 and r["extra"]["points"] for r in fits)
@@ -47,3 +51,9 @@ def test_tiny_complexity_report_records_fits(tiny_report):
     assert params and all(r["met"] for r in params)
     if any("complexity_" in p for p in data["plots"]):
         assert list(out.glob("complexity_*.png"))
+
+
+def test_sweep_ladder_steps_by_root_two():
+    ladder = _chapter()._ladder
+    assert ladder(256, 4096) == [256, 362, 512, 724, 1024, 1448, 2048, 2896, 4096]
+    assert ladder(64, 1472, 64) == [64, 128, 192, 256, 384, 512, 704, 1024, 1472]

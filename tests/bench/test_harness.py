@@ -13,6 +13,24 @@ def test_measure_and_compare_return_positive_medians():
     assert set(out) == {"a", "b"} and all(len(v.times) == 3 for v in out.values())
 
 
+def _calls_in_order(rng, repeats=4):
+    calls = []
+    fns = {n: (lambda n=n: calls.append(n)) for n in range(6)}
+    out = compare(fns, repeats=repeats, warmup=0, rng=rng)
+    return calls, out
+
+
+def test_compare_shuffles_each_round_when_given_an_rng():
+    calls, out = _calls_in_order(rng=0)
+    rounds = [calls[i : i + 6] for i in range(0, len(calls), 6)]
+    assert all(sorted(r) == list(range(6)) for r in rounds)  # every function once per round
+    assert any(r != list(range(6)) for r in rounds)  # ... not always in the given order
+    assert calls == _calls_in_order(rng=0)[0]  # the same seed, the same order
+    assert all(len(t.times) == 4 for t in out.values())
+    ordered, _ = _calls_in_order(rng=None)
+    assert ordered == list(range(6)) * 4
+
+
 def test_peak_memory_sees_numpy_scratch():
     small = peak_memory(lambda: np.ones(10))
     big = peak_memory(lambda: np.ones(1_000_000))
