@@ -272,7 +272,7 @@ def _sweeps(report: Report) -> list[Sweep]:
     )
     ffn_D = p(
         Sweep("FFN", "D", 32, [32, 64, 128], 32),
-        Sweep("FFN", "D", 256, _ladder(64, 2048), 512),
+        Sweep("FFN", "D", 128, _ladder(64, 2048), 512),
         Sweep("FFN", "D", 256, _ladder(64, 4096), 512),
     )
     enc_T = p(

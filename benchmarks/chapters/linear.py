@@ -26,11 +26,6 @@ TITLE = "Elastic net: coordinate descent vs scikit-learn"
 ORDER = 60
 
 
-def _pause(report: Report) -> float:
-    """Seconds between contenders (npml.bench.compare); tiny mode is a smoke test only."""
-    return report.pick(0.0, 0.2, 0.2)
-
-
 def regression(n: int, p: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """y = X w + noise with 10% of the p weights nonzero; X C-ordered float64."""
     rng = np.random.default_rng(seed)
@@ -58,7 +53,7 @@ def _fit_rows(report: Report, sk, n: int, p: int, alpha: float, target: float | 
             "sklearn": lambda: sk.ElasticNet(**kw).fit(X, y),
         },
         repeats=report.repeats,
-        pause=_pause(report),
+        pause=report.pause,
     )
     diff = float(np.max(np.abs(ours.coef_ - theirs.coef_)))
     report.row(
@@ -85,7 +80,7 @@ def _reference_row(report: Report, n: int, p: int) -> None:
     t = compare(
         {"npml": lambda: ElasticNet(alpha=0.1).fit(X, y), "reference": reference},
         repeats=min(report.repeats, 3),
-        pause=_pause(report),
+        pause=report.pause,
     )
     report.row(
         f"ElasticNet fit n={n} p={p} (compiled) vs its NumPy reference twin",
@@ -114,7 +109,7 @@ def _path_row(report: Report, sk, n: int, p: int, n_alphas: int) -> None:
         t = compare(
             {"npml": lambda: enet_path(X, y, 0.5, n_alphas=n_alphas), "sklearn": theirs},
             repeats=min(report.repeats, 5),
-            pause=_pause(report),
+            pause=report.pause,
         )
     diff = float(np.max(np.abs(ours.coefs - coefs)))
     report.row(

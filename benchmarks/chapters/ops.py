@@ -64,12 +64,13 @@ def _inner_count(fn: Callable[[], object], budget: float) -> int:
 
 
 def _pause(report: Report, threaded: bool = True) -> float:
-    """Sleep between contenders so one's idle BLAS threads do not slow the other.
+    """Sleep between contenders so one's idle threads do not slow the other.
 
-    Single-threaded microsecond calls leave no thread pool to settle and get a short pause;
-    tiny mode (a smoke test) none.
+    All the contenders here share NumPy's OpenBLAS pool, so a spinning worker left by one
+    is one the next would use anyway: a tenth of ``report.pause`` is enough, and less for
+    single-threaded microsecond calls.
     """
-    return report.pick(0.0, 0.2, 0.2) if threaded else report.pick(0.0, 0.02, 0.02)
+    return report.pause / 10 if threaded else report.pause / 100
 
 
 def _load_note() -> str:
@@ -83,7 +84,7 @@ def _load_note() -> str:
 
 def _time_calls(report: Report, fns: dict, pause: float) -> dict[str, float]:
     """Median seconds per call of each contender, alternating, in loops long enough to time."""
-    inner = _inner_count(fns["numpy"], report.pick(1e-3, 0.02, 0.05))
+    inner = _inner_count(fns["numpy"], report.pick(1e-3, 0.01, 0.05))
     timed = compare(
         {k: _looped(f, inner) for k, f in fns.items()},
         repeats=max(3, report.repeats),  # 3: a median that one preempted sample cannot move

@@ -84,7 +84,7 @@ def run(report: Report) -> None:
     ref_data = [x.copy() for x in data]
     ref_state = [(np.zeros_like(x), np.zeros_like(x)) for x in data]
     fns["numpy twin"] = lambda: reference_step(ref_data, grads, ref_state)
-    t = {k: v.median for k, v in compare(fns, repeats=report.repeats, pause=0.2).items()}
+    t = {k: v.median for k, v in compare(fns, repeats=report.repeats, pause=report.pause).items()}
     gbs = 28 * n / t["npml"] / 1e9
     extra = {"n_params": n, "n_tensors": len(data), "npml_GBps": gbs}
     note = f"{gbs:.1f} GB/s effective"

@@ -115,6 +115,16 @@ class Report:
         """Timed repeats per case for this mode."""
         return self.pick(2, 5, 11)
 
+    @property
+    def pause(self) -> float:
+        """Seconds of sleep between contenders' calls (``compare(..., pause=)``) in this mode.
+
+        After a multi-threaded call, idle BLAS and OpenMP workers spin for a while and slow
+        whatever runs next; 0.1 s lets them settle (0.2 s in full mode, to be sure; none in
+        the tiny smoke test).
+        """
+        return self.pick(0.0, 0.1, 0.2)
+
     # -- output ----------------------------------------------------------------------------
     def _print(self, text: str = "") -> None:
         print(text, file=self.stream, flush=True)
