@@ -1,6 +1,6 @@
 """The npml benchmark report: the project's main job.
 
-    python benchmarks/report.py            # quick (default, about 2 minutes on 2 cores)
+    python benchmarks/report.py            # quick (default, under 2 minutes on 2 cores)
     python benchmarks/report.py --full     # the complete sweeps
     python benchmarks/report.py --only ops # one chapter
 

@@ -1,5 +1,11 @@
 """The report's tiniest mode runs end to end and writes the JSON fields it promises."""
 
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
 
 def test_report_tiny_mode_writes_json(tiny_report):
     proc, data, _ = tiny_report
@@ -11,3 +17,29 @@ def test_report_tiny_mode_writes_json(tiny_report):
     chapters = {row["chapter"] for row in data["rows"]}
     # every chapter module under benchmarks/chapters contributed rows
     assert {"ops", "complexity", "attention", "optim", "gp", "linear", "preference"} <= chapters
+
+
+def test_pytest_benchmark_suite_collects_every_file():
+    """``python -m pytest benchmarks --benchmark-only`` finds a case file per chapter."""
+    pytest.importorskip("pytest_benchmark", reason="pytest-benchmark is in the test extra")
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "benchmarks",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    chapters = {p.stem for p in (root / "benchmarks" / "chapters").glob("[!_]*.py")}
+    for chapter in chapters:
+        assert f"test_bench_{chapter}.py::" in proc.stdout, chapter
