@@ -394,6 +394,11 @@ def _plot_sweep(report, sweep, best, fits, expected) -> None:
                 "k:",
                 label=f"documented slope {expected:.2f}",
             )
+        from matplotlib.ticker import NullFormatter
+
+        ticks = sweep.sizes[::2]  # doublings, labelled as plain numbers
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         other = "D" if sweep.var == "T" else "T"
         ax.set(
             xlabel=sweep.var,
