@@ -247,46 +247,48 @@ def _ladder(lo: int, hi: int, multiple: int = 1) -> list[int]:
     return out
 
 
-def _sweeps(report: Report) -> list[Sweep]:
-    """The sweeps of this mode, chosen from measurements on this machine (module docstring).
+# (operation, swept variable): (fixed size, sizes, smallest size in the fit) for the tiny,
+# quick and full modes. Chosen from measurements on this machine: each fit starts where the
+# cost per flop has levelled off (BLAS and the kernels at speed, per-call overheads a few
+# percent) and spans a factor of 4 to 8. Attention is swept in T with one head of width
+# 256 (module docstring), in D at T = 512; the encoder's D is a multiple of its 64-wide heads.
+SWEEPS = {
+    ("attention", "T"): (
+        (64, [64, 128, 256], 64),
+        (256, _ladder(256, 4096), 724),
+        (256, _ladder(256, 8192), 724),
+    ),
+    ("attention", "D"): (
+        (128, [32, 64, 128], 32),
+        (512, [16, 32, 64, 128, *_ladder(256, 4096)], 512),
+        (512, [16, 32, 64, 128, *_ladder(256, 8192)], 512),
+    ),
+    ("FFN", "T"): (
+        (32, [64, 128, 256], 64),
+        (256, _ladder(128, 4096), 512),
+        (256, _ladder(128, 8192), 512),
+    ),
+    ("FFN", "D"): (
+        (32, [32, 64, 128], 32),
+        (128, _ladder(64, 2048), 512),
+        (256, _ladder(64, 4096), 512),
+    ),
+    ("encoder layer", "T"): (
+        (64, [32, 64, 128], 32),
+        (128, _ladder(128, 2896), 724),
+        (128, _ladder(128, 5793), 724),
+    ),
+    ("encoder layer", "D"): (
+        (64, [64, 128], 64),
+        (256, _ladder(64, 1472, 64), 384),
+        (256, _ladder(64, 2944, 64), 384),
+    ),
+}
 
-    Each fit starts where the per-flop cost has levelled off (BLAS and the kernels reach
-    their speed; per-call overheads are a few percent) and spans a factor of 4 to 8 in size.
-    """
-    p = report.pick
-    # attention: one head of width D = 256 in the T sweep (module docstring); T = 512 in D
-    att_T = p(
-        Sweep("attention", "T", 64, [64, 128, 256], 64),
-        Sweep("attention", "T", 256, _ladder(256, 4096), 724),
-        Sweep("attention", "T", 256, _ladder(256, 8192), 724),
-    )
-    att_D = p(
-        Sweep("attention", "D", 128, [32, 64, 128], 32),
-        Sweep("attention", "D", 512, [16, 32, 64, 128, *_ladder(256, 4096)], 512),
-        Sweep("attention", "D", 512, [16, 32, 64, 128, *_ladder(256, 8192)], 512),
-    )
-    ffn_T = p(
-        Sweep("FFN", "T", 32, [64, 128, 256], 64),
-        Sweep("FFN", "T", 256, _ladder(128, 4096), 512),
-        Sweep("FFN", "T", 256, _ladder(128, 8192), 512),
-    )
-    ffn_D = p(
-        Sweep("FFN", "D", 32, [32, 64, 128], 32),
-        Sweep("FFN", "D", 128, _ladder(64, 2048), 512),
-        Sweep("FFN", "D", 256, _ladder(64, 4096), 512),
-    )
-    enc_T = p(
-        Sweep("encoder layer", "T", 64, [32, 64, 128], 32),
-        Sweep("encoder layer", "T", 128, _ladder(128, 2896), 724),
-        Sweep("encoder layer", "T", 128, _ladder(128, 5793), 724),
-    )
-    # the encoder's D is a multiple of its head size 64 (one head per 64 columns)
-    enc_D = p(
-        Sweep("encoder layer", "D", 64, [64, 128], 64),
-        Sweep("encoder layer", "D", 256, _ladder(64, 1472, 64), 384),
-        Sweep("encoder layer", "D", 256, _ladder(64, 2944, 64), 384),
-    )
-    return [att_T, att_D, ffn_T, ffn_D, enc_T, enc_D]
+
+def _sweeps(report: Report) -> list[Sweep]:
+    """The sweeps of this report's mode, in the order they run."""
+    return [Sweep(op, var, *report.pick(*modes)) for (op, var), modes in SWEEPS.items()]
 
 
 def _time_sweep(report: Report, sweep: Sweep) -> dict[str, list[float]]:
