@@ -93,9 +93,11 @@ def main(argv: list[str] | None = None) -> int:
 
     report = Report(mode=args.mode or "quick", out_dir=args.out, plots=not args.no_plots)
     threads = set_threads()
+    load = report.load_at_start
     print(
         f"# npml benchmark report ({report.mode} mode, {threads} threads per library, "
-        f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']})"
+        f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, load average "
+        f"{'unknown' if load is None else f'{load:.2f}'} on {os.cpu_count()} cores)"
     )
     print("# ratios are npml time / peer time measured in the same run (below 1 = npml faster)")
     failed = []

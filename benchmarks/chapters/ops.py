@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from npml.bench import Report, compare
+from npml.bench import Report, compare, load_average
 from npml.bench import peer as _peer
 from npml.ops import RunningStats, einsum, variance
 from npml.ops.stats import _welford_kernel, _welford_reference
@@ -74,12 +74,8 @@ def _pause(report: Report, threaded: bool = True) -> float:
 
 
 def _load_note() -> str:
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # not available on every platform
-        return ""
-    cores = os.cpu_count() or 1
-    return f"machine busy: load {load:.1f} on {cores} cores" if load > cores else ""
+    load, cores = load_average(), os.cpu_count() or 1
+    return f"machine busy: load {load:.1f} on {cores} cores" if load and load > cores else ""
 
 
 def _time_calls(report: Report, fns: dict, pause: float) -> dict[str, float]:

@@ -5,7 +5,7 @@ the package so that every chapter measures the same way.
 """
 
 from npml.bench.fit import CostModelFit, ExponentFit, fit_cost_model, fit_exponent
-from npml.bench.report import MODES, Report, Row, peer
+from npml.bench.report import MODES, Report, Row, load_average, peer
 from npml.bench.timing import Timing, compare, matmul_peak_gflops, measure, peak_memory
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "compare",
     "fit_cost_model",
     "fit_exponent",
+    "load_average",
     "matmul_peak_gflops",
     "measure",
     "peak_memory",

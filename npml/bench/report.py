@@ -34,6 +34,18 @@ def peer(module_name: str) -> ModuleType | None:
         return None
 
 
+def load_average() -> float | None:
+    """The 1-minute load average, or ``None`` where the platform has none.
+
+    Saved with the results: on a shared 2-core machine a load above 2 means another process
+    was competing for the cores, and ratios measured then are not comparable.
+    """
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 @dataclass
 class Row:
     """One measured case of a chapter."""
@@ -104,6 +116,7 @@ class Report:
         self.plot_files: list[str] = []
         self.chapter_name = ""
         self.started = time.time()
+        self.load_at_start = load_average()
 
     # -- sizes by mode ---------------------------------------------------------------------
     def pick(self, tiny: Any, quick: Any, full: Any) -> Any:
@@ -262,6 +275,8 @@ class Report:
                 "python": platform.python_version(),
                 "platform": platform.platform(),
                 "cpu_count": os.cpu_count(),
+                "load_average_at_start": self.load_at_start,
+                "load_average_at_end": load_average(),
             },
             "plots": self.plot_files,
             "rows": [_jsonable(asdict(r)) for r in self.rows],

@@ -11,6 +11,9 @@ def test_report_tiny_mode_writes_json(tiny_report):
     proc, data, _ = tiny_report
     assert "## Summary" in proc.stdout
     assert data["mode"] == "tiny"
+    # the load average frames every ratio: above the core count, another process competed
+    assert {"load_average_at_start", "load_average_at_end", "cpu_count"} <= set(data["machine"])
+    assert "load average" in proc.stdout.splitlines()[0]
     assert data["rows"], "the report produced no rows"
     for row in data["rows"]:
         assert {"chapter", "case", "value", "unit", "peer", "ratio", "target", "met"} <= set(row)
