@@ -194,7 +194,7 @@ class Family:
     peer: tuple[str, Callable[[int, int], Callable[[], object] | None]]
     flops: Callable[[float, float], float]
     documented: str
-    exponents: tuple[float, float] | None  # (in T, in D); None: a sum of two terms
+    exponents: tuple[float, float] | None  # (in T, in D); None: judged by a cost model
 
 
 FAMILIES = {
@@ -294,10 +294,11 @@ def _sweeps(report: Report) -> list[Sweep]:
 def _time_sweep(report: Report, sweep: Sweep) -> dict[str, list[float]]:
     """Time every contender and the peer at every size; print a row per npml contender.
 
-    The calls run round-robin: every size of every contender once, then again, ``passes``
-    times, keeping each case's best. On this shared machine speed drifts by up to 20% for
-    seconds at a time; timing a sweep in passes spreads a slow spell over all sizes instead
-    of bending the line at the sizes it happened to hit.
+    The calls run in passes: every size of every contender once, in a shuffled order (a
+    fixed seed), then again, ``passes`` times; each case keeps its best. On this shared
+    machine speed drifts by up to 20% for seconds at a time; passes spread a slow spell over
+    all sizes instead of bending the line at the sizes it happened to hit, and the shuffle
+    keeps any one size from always following the same neighbour.
     """
     fam = FAMILIES[sweep.family]
     peer_name, make_peer = fam.peer
@@ -330,7 +331,7 @@ def _time_sweep(report: Report, sweep: Sweep) -> dict[str, list[float]]:
             report.row(
                 f"{name} T={T} D={D}",
                 t,
-                peer=None if name in missing else peer_name.split()[0],
+                peer=peer_name.split()[0],  # "not installed" when its value is None
                 peer_value=best[peer_name][i] if have_peer else None,
                 gflops=gflops,
                 note=f"{gflops:.1f} GFLOP/s",

@@ -48,13 +48,14 @@ from npml._checks import (
     check_same_length,
     check_scalar,
 )
+from npml._estimator import Estimator
 from npml.gp.likelihood import log_marginal_likelihood, posterior_factor
 from npml.kernels import HYPERPARAMETER_BOUNDS, Kernel, NotPositiveDefiniteError
 
 JITTER = 1e-10  # relative to the mean prior variance, added only when noise == 0
 
 
-class GaussianProcessRegressor:
+class GaussianProcessRegressor(Estimator):
     """GP regression with a Cholesky fit, exact posterior and marginal-likelihood fitting.
 
     Parameters

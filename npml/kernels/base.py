@@ -154,7 +154,7 @@ class Kernel(ABC):
     def with_theta(self, theta: np.ndarray) -> Kernel:
         """A new kernel with the free hyperparameters set to ``exp(theta)``."""
         theta = self._check_theta(theta)
-        params = self.get_params()
+        params = copy.deepcopy(self.get_params())  # the new kernel shares no array with self
         start = 0
         for name, values in self._theta_parts():
             new = np.exp(theta[start : start + values.size])
@@ -168,15 +168,19 @@ class Kernel(ABC):
             raise ValueError(f"theta has {theta.size} entries; expected {self.n_theta}")
         return theta
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments (copies), as scikit-learn's ``get_params``."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor arguments, as scikit-learn's ``get_params`` (not copies).
+
+        ``deep`` is accepted for scikit-learn's ``clone``; a composite kernel's children
+        are returned as they are. :meth:`clone` makes the independent copy.
+        """
         params = inspect.signature(type(self).__init__).parameters.values()
         names = [p.name for p in params if p.name != "self" and p.kind not in _VARIADIC]
-        return {name: copy.deepcopy(getattr(self, name)) for name in names}
+        return {name: getattr(self, name) for name in names}
 
     def clone(self) -> Kernel:
         """An independent copy (fitted models work on one, never on the kernel passed in)."""
-        return type(self)(**self.get_params())
+        return type(self)(**copy.deepcopy(self.get_params()))
 
     # -- composition --------------------------------------------------------------------------
     def __add__(self, other: Kernel | float) -> Kernel:

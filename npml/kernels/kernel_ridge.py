@@ -28,11 +28,12 @@ from npml._checks import (
     check_same_length,
     check_scalar,
 )
+from npml._estimator import Estimator
 from npml.kernels.base import Kernel
 from npml.kernels.linalg import cholesky_lower, cholesky_solve
 
 
-class KernelRidge:
+class KernelRidge(Estimator):
     """Kernel ridge regression (scikit-learn's ``KernelRidge`` with a kernel object).
 
     Parameters

@@ -34,6 +34,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from npml._checks import check_array, check_is_fitted, check_same_length, check_scalar
+from npml._estimator import Estimator
+from npml.exceptions import ConvergenceWarning
 from npml.linear._cd import _enet_cd_gram_kernel, _enet_cd_kernel
 from npml.linear._prep import _transpose_mean_kernel, _transpose_mean_reference
 
@@ -49,10 +51,6 @@ def _sweep_budget(n: int, p: int, max_iter: int) -> int:
 # Centring the Gram matrix as X^T X - n xbar xbar^T loses about log10(ratio) digits, where
 # ratio = (X_j^T X_j) / ||X_j - xbar_j||^2; beyond this we centre X itself instead.
 _MAX_CANCELLATION = 1e6
-
-
-class ConvergenceWarning(UserWarning):
-    """Coordinate descent stopped at ``max_iter`` before the duality gap reached ``tol``."""
 
 
 class EnetPath(NamedTuple):
@@ -205,7 +203,7 @@ def _solve(
     return gap / n, int(n_iter)
 
 
-class ElasticNet:
+class ElasticNet(Estimator):
     """Linear regression with an elastic-net penalty, fitted by coordinate descent.
 
     Parameters
@@ -250,24 +248,6 @@ class ElasticNet:
         self.max_iter = max_iter
         self.tol = tol
         self.warm_start = warm_start
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor arguments (scikit-learn's ``clone`` relies on this)."""
-        names = ("alpha", "l1_ratio", "fit_intercept", "max_iter", "tol", "warm_start")
-        return {name: getattr(self, name) for name in names}
-
-    def set_params(self, **params: Any) -> ElasticNet:
-        """Set constructor arguments; unknown names raise ``ValueError``."""
-        valid = self.get_params()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"{name!r} is not a parameter of ElasticNet; expected {valid}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"ElasticNet({args})"
 
     def fit(self, X: Any, y: Any) -> ElasticNet:
         """Fit on ``X`` (n, p) and ``y`` (n,); returns ``self``."""

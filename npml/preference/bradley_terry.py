@@ -42,10 +42,8 @@ from typing import NamedTuple
 import numpy as np
 
 from npml._checks import check_array, check_choice, check_is_fitted, check_scalar
-
-
-class ConvergenceWarning(UserWarning):
-    """An iterative solver stopped at ``max_iter`` before reaching its tolerance."""
+from npml._estimator import Estimator
+from npml.exceptions import ConvergenceWarning
 
 
 class PairCounts(NamedTuple):
@@ -175,7 +173,7 @@ def fit_newton(
     return beta, it, step_size
 
 
-class BradleyTerry:
+class BradleyTerry(Estimator):
     """Bradley-Terry scores fitted by MM or Newton (module docstring, Eq. 1).
 
     Parameters

@@ -1,0 +1,56 @@
+"""What npml's estimators share: scikit-learn's parameter protocol.
+
+An estimator stores each constructor argument unchanged, under the argument's own name,
+and validates it in ``fit`` (scikit-learn's convention). Its parameters can then be read
+from the constructor's signature, which gives ``get_params``, ``set_params`` and a
+``repr`` for free, and lets ``sklearn.base.clone`` and grid searches work on npml models.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, TypeVar
+
+E = TypeVar("E", bound="Estimator")
+
+
+class Estimator:
+    """Mixin: ``get_params``, ``set_params`` and ``__repr__`` from ``__init__``'s signature."""
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        params = inspect.signature(cls.__init__).parameters.values()
+        return [
+            p.name
+            for p in params
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor arguments, by name.
+
+        ``deep`` is accepted for scikit-learn's sake; nested objects (a GP's kernel) are
+        returned as they are, not expanded into ``kernel__...`` entries.
+        """
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self: E, **params: Any) -> E:
+        """Set constructor arguments (checked at the next ``fit``); returns ``self``.
+
+        Raises
+        ------
+        ValueError
+            For a name that is not a constructor argument.
+        """
+        valid = self._param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(
+                    f"{name!r} is not a parameter of {type(self).__name__}; expected one of {valid}"
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
