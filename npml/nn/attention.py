@@ -65,7 +65,7 @@ def check_attention_inputs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Validate ``q, k, v`` and ``mask`` (module docstring) and return them as arrays.
 
-    Raises ``ValueError`` for non-finite values, mismatched sizes, leading axes that do not
+    Raises ``ValueError`` for non-finite values, mismatched sizes, no keys, leading axes that do not
     broadcast, or a mask that does not broadcast to the score shape ``(..., T_q, T_k)``;
     ``TypeError`` for a non-boolean mask.
     """
@@ -83,6 +83,10 @@ def check_attention_inputs(
         raise ValueError(
             f"k has shape {k.shape} and v has shape {v.shape}; expected the same number of "
             f"keys T_k (axis -2)"
+        )
+    if k.shape[-2] == 0:  # softmax over no scores is undefined (0 / 0)
+        raise ValueError(
+            f"k has shape {k.shape}: T_k = 0 keys; attention needs at least one key per query"
         )
     try:
         np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])

@@ -147,6 +147,8 @@ def test_bad_inputs(rng):
         attention_forward(bad, k, v)
     with pytest.raises(ValueError, match="ndim >= 2"):
         attention_forward(q[0, 0], k, v)
+    with pytest.raises(ValueError, match="T_k = 0 keys"):
+        attention_forward(q, k[:, :0], v[:, :0])
 
 
 def test_against_torch_sdpa(rng):

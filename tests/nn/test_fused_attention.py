@@ -215,6 +215,8 @@ def test_bad_inputs_raise_clear_errors(rng):
         fused_attention(q, rng.standard_normal((2, 6, 5)), v)
     with pytest.raises(ValueError, match="number of keys"):
         fused_attention(q, k, rng.standard_normal((2, 7, 3)))
+    with pytest.raises(ValueError, match="T_k = 0 keys"):
+        fused_attention(q, k[:, :0], v[:, :0])
     with pytest.raises(ValueError, match="do not broadcast"):
         fused_attention(q, rng.standard_normal((3, 6, 4)), rng.standard_normal((3, 6, 3)))
     with pytest.raises(ValueError, match="mask has shape"):
