@@ -14,17 +14,23 @@ from typing import Any, TypeVar
 E = TypeVar("E", bound="Estimator")
 
 
+def constructor_params(cls: type) -> list[str]:
+    """The names of ``cls.__init__``'s arguments, ``self`` and ``*args``/``**kwargs`` aside.
+
+    Shared by :class:`Estimator` and :class:`npml.kernels.Kernel`: both store each argument
+    under its own name, so these names are their parameters.
+    """
+    params = inspect.signature(cls.__init__).parameters.values()
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return [p.name for p in params if p.name != "self" and p.kind not in variadic]
+
+
 class Estimator:
     """Mixin: ``get_params``, ``set_params`` and ``__repr__`` from ``__init__``'s signature."""
 
     @classmethod
     def _param_names(cls) -> list[str]:
-        params = inspect.signature(cls.__init__).parameters.values()
-        return [
-            p.name
-            for p in params
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
+        return constructor_params(cls)
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor arguments, by name.

@@ -111,18 +111,22 @@ def _fused_attention(T: int, D: int) -> Callable[[], object] | None:
     return lambda: fused_attention(q, k, v)
 
 
+def _no_grad(torch, fn: Callable[..., object], *args: object) -> Callable[[], object]:
+    """``fn(*args)`` under ``torch.no_grad()``: the forward pass only, as npml's is timed."""
+
+    def run() -> object:
+        with torch.no_grad():
+            return fn(*args)
+
+    return run
+
+
 def _torch_attention(T: int, D: int) -> Callable[[], object] | None:
     torch = _peer("torch")
     if torch is None:
         return None
     q, k, v = (torch.from_numpy(_inputs((1, HEADS, T, D), s)) for s in range(3))
-    sdpa = torch.nn.functional.scaled_dot_product_attention
-
-    def run() -> object:
-        with torch.no_grad():
-            return sdpa(q, k, v)
-
-    return run
+    return _no_grad(torch, torch.nn.functional.scaled_dot_product_attention, q, k, v)
 
 
 def _ffn(T: int, D: int) -> Callable[[], object]:
@@ -140,13 +144,7 @@ def _torch_ffn(T: int, D: int) -> Callable[[], object] | None:
     net = torch.nn.Sequential(
         torch.nn.Linear(D, 4 * D), torch.nn.ReLU(), torch.nn.Linear(4 * D, D)
     ).float()
-    x = torch.from_numpy(_inputs((1, T, D)))
-
-    def run() -> object:
-        with torch.no_grad():
-            return net(x)
-
-    return run
+    return _no_grad(torch, net, torch.from_numpy(_inputs((1, T, D))))
 
 
 def _encoder(T: int, D: int) -> Callable[[], object]:
@@ -164,13 +162,7 @@ def _torch_encoder(T: int, D: int) -> Callable[[], object] | None:
     layer = torch.nn.TransformerEncoderLayer(
         D, max(1, D // 64), 4 * D, dropout=0.0, batch_first=True, norm_first=True
     ).eval()
-    x = torch.from_numpy(_inputs((1, T, D)))
-
-    def run() -> object:
-        with torch.no_grad():
-            return layer(x)
-
-    return run
+    return _no_grad(torch, layer, torch.from_numpy(_inputs((1, T, D))))
 
 
 # flops of one forward pass (multiply-adds count 2)
@@ -347,12 +339,12 @@ def _fit_rows(
     """Fit and print the exponent of each contender (judged) and of the peer (not judged)."""
     fam = FAMILIES[sweep.family]
     peer_name = fam.peer[0]
-    used = [i for i, n in enumerate(sweep.sizes) if n >= sweep.fit_from]
-    points = [sweep.sizes[i] for i in used]
+    points = sweep.fitted
+    first = len(sweep.sizes) - len(points)  # sizes ascend: the fit takes the last ones
     judged = report.mode != "tiny"  # toy sizes measure overheads, not the asymptotic cost
     fits = {}
     for name, times in best.items():
-        fit = fit_exponent(points, [times[i] for i in used])
+        fit = fit_exponent(points, times[first:])
         fits[name] = fit
         is_peer = name == peer_name
         target = None if expected is None else f"{expected:.2f} +- 0.2"

@@ -25,19 +25,17 @@ GP marginal likelihood only the contractions
 from __future__ import annotations
 
 import copy
-import inspect
 from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
 
 from npml._checks import check_array, check_last_dim
+from npml._estimator import constructor_params
 
 # Bounds of every hyperparameter (and of the GP noise) when they are optimised, as values
 # (not logs); scikit-learn's defaults, so optimised fits are comparable.
 HYPERPARAMETER_BOUNDS = (1e-5, 1e5)
-
-_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 
 class Kernel(ABC):
@@ -174,9 +172,7 @@ class Kernel(ABC):
         ``deep`` is accepted for scikit-learn's ``clone``; a composite kernel's children
         are returned as they are. :meth:`clone` makes the independent copy.
         """
-        params = inspect.signature(type(self).__init__).parameters.values()
-        names = [p.name for p in params if p.name != "self" and p.kind not in _VARIADIC]
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in constructor_params(type(self))}
 
     def clone(self) -> Kernel:
         """An independent copy (fitted models work on one, never on the kernel passed in)."""
