@@ -32,11 +32,11 @@ from __future__ import annotations
 import numpy as np
 
 from npml._checks import as_rng, check_array, check_choice, check_scalar
+from npml._module import Module
 from npml.nn.dropout import Dropout
 from npml.nn.embedding import Embedding
 from npml.nn.layer_norm import LayerNorm
 from npml.nn.linear import Linear
-from npml.nn.module import Module
 from npml.nn.multihead import KVCache
 from npml.nn.positional import LearnedPositionalEmbedding
 from npml.nn.transformer import TransformerEncoderLayer

@@ -31,11 +31,11 @@ import math
 import numpy as np
 
 from npml._checks import as_rng, check_array, check_scalar
+from npml._module import Module
 from npml.nn.dropout import Dropout
 from npml.nn.embedding import Embedding
 from npml.nn.layer_norm import LayerNorm
 from npml.nn.linear import Linear
-from npml.nn.module import Module
 from npml.nn.positional import sinusoidal_positions
 from npml.nn.transformer import TransformerDecoderLayer, TransformerEncoderLayer
 

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from npml._checks import as_rng, check_array, check_scalar
+from npml._module import Module
 from npml.nn.losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
-from npml.nn.module import Module
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Autograd-free neural-network layers: functional forward/backward pairs and thin modules."""
 
+from npml._module import Module, Parameter, load_npz, save_npz
 from npml.nn.activations import (
     GELU,
     ReLU,
@@ -26,7 +27,6 @@ from npml.nn.fused_attention import (
 from npml.nn.layer_norm import LayerNorm, layer_norm_backward, layer_norm_forward
 from npml.nn.linear import Linear, linear_backward, linear_forward
 from npml.nn.losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
-from npml.nn.module import Module, Parameter, load_npz, save_npz
 from npml.nn.multihead import KVCache, MultiHeadAttention
 from npml.nn.positional import (
     LearnedPositionalEmbedding,

@@ -31,7 +31,7 @@ import numpy as np
 from scipy.special import erf
 
 from npml._checks import check_array, check_choice
-from npml.nn.module import Module
+from npml._module import Module
 
 # Python floats (not NumPy scalars) so float32 inputs stay float32 under NumPy 2 promotion.
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)

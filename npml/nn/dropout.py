@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from npml._checks import as_rng, check_array, check_scalar
-from npml.nn.module import Module
+from npml._module import Module
 
 
 class DropoutCache(NamedTuple):

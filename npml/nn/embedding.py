@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from npml._checks import as_rng, check_array, check_scalar
-from npml.nn.module import Module, Parameter
+from npml._module import Module, Parameter
 
 
 class EmbeddingCache(NamedTuple):
@@ -112,7 +112,9 @@ class Embedding(Module):
         check_scalar(d, "d", kind=int, low=1)
         check_scalar(std, "std", low=0.0)
         self.n, self.d = n, d
-        self.W = Parameter((std * as_rng(rng).standard_normal((n, d))).astype(dtype))
+        self.W = Parameter(
+            (std * as_rng(rng).standard_normal((n, d))).astype(dtype), decay=False, embedding=True
+        )
         self._cache: EmbeddingCache | None = None
 
     def forward(self, ids: np.ndarray) -> np.ndarray:

@@ -22,9 +22,9 @@ from typing import NamedTuple
 import numpy as np
 
 from npml._checks import as_rng, check_array, check_choice, check_last_dim, check_scalar
+from npml._module import Module, Parameter
 from npml.nn.activations import GELUCache, gelu_backward, gelu_forward
 from npml.nn.linear import uniform_init
-from npml.nn.module import Module, Parameter
 
 ACTIVATIONS = ("relu", "gelu", "gelu_tanh")
 
@@ -164,10 +164,10 @@ class FeedForward(Module):
         self.activation = check_choice(activation, "activation", ACTIVATIONS)
         rng = as_rng(rng)
         self.d_model, self.d_ff = d_model, d_ff
-        self.W_1 = Parameter(uniform_init((d_model, d_ff), d_model, rng, dtype))
-        self.b_1 = Parameter(np.zeros(d_ff, dtype=dtype)) if bias else None
-        self.W_2 = Parameter(uniform_init((d_ff, d_model), d_ff, rng, dtype))
-        self.b_2 = Parameter(np.zeros(d_model, dtype=dtype)) if bias else None
+        self.W_1 = Parameter(uniform_init((d_model, d_ff), d_model, rng, dtype), decay=True)
+        self.b_1 = Parameter(np.zeros(d_ff, dtype=dtype), decay=False) if bias else None
+        self.W_2 = Parameter(uniform_init((d_ff, d_model), d_ff, rng, dtype), decay=True)
+        self.b_2 = Parameter(np.zeros(d_model, dtype=dtype), decay=False) if bias else None
         self._cache: FFNCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from npml._checks import check_array, check_last_dim, check_scalar
-from npml.nn.module import Module, Parameter
+from npml._module import Module, Parameter
 
 
 class LayerNormCache(NamedTuple):
@@ -117,8 +117,8 @@ class LayerNorm(Module):
     def __init__(self, d: int, eps: float = 1e-5, dtype: type = np.float64) -> None:
         check_scalar(d, "d", kind=int, low=1)
         self.eps = check_scalar(eps, "eps", low=0.0)
-        self.gamma = Parameter(np.ones(d, dtype=dtype))
-        self.beta = Parameter(np.zeros(d, dtype=dtype))
+        self.gamma = Parameter(np.ones(d, dtype=dtype), decay=False)
+        self.beta = Parameter(np.zeros(d, dtype=dtype), decay=False)
         self._cache: LayerNormCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from npml._checks import as_rng, check_array, check_last_dim, check_scalar
-from npml.nn.module import Module, Parameter
+from npml._module import Module, Parameter
 
 
 class LinearCache(NamedTuple):
@@ -125,8 +125,8 @@ class Linear(Module):
         check_scalar(d_out, "d_out", kind=int, low=1)
         rng = as_rng(rng)
         self.d_in, self.d_out = d_in, d_out
-        self.W = Parameter(uniform_init((d_in, d_out), d_in, rng, dtype))
-        self.b = Parameter(np.zeros(d_out, dtype=dtype)) if bias else None
+        self.W = Parameter(uniform_init((d_in, d_out), d_in, rng, dtype), decay=True)
+        self.b = Parameter(np.zeros(d_out, dtype=dtype), decay=False) if bias else None
         self._cache: LinearCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:

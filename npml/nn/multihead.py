@@ -33,8 +33,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from npml._checks import as_rng, check_array, check_choice, check_last_dim, check_scalar
+from npml._module import Module, Parameter
 from npml.nn.attention import attention_backward, attention_core, check_mask
-from npml.nn.module import Module, Parameter
 from npml.nn.rope import RoPECache, rope_backward, rope_forward
 
 
@@ -149,9 +149,11 @@ class MultiHeadAttention(Module):
         bound = math.sqrt(3.0 / d_model)  # Glorot uniform: sqrt(6 / (fan_in + fan_out))
         for name in ("W_q", "W_k", "W_v", "W_o"):
             w = rng.uniform(-bound, bound, size=(d_model, d_model)).astype(dtype)
-            setattr(self, name, Parameter(w))
+            setattr(self, name, Parameter(w, decay=True))
         for name in ("b_q", "b_k", "b_v", "b_o"):
-            setattr(self, name, Parameter(np.zeros(d_model, dtype=dtype)) if bias else None)
+            setattr(
+                self, name, Parameter(np.zeros(d_model, dtype=dtype), decay=False) if bias else None
+            )
         self._cache: MHACache | None = None
 
     def _attention(self, T_q: int, T_k: int, dtype: np.dtype) -> tuple[Any, Any]:

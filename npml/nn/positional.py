@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from npml._checks import as_rng, check_array, check_scalar
-from npml.nn.module import Module, Parameter
+from npml._module import Module, Parameter
 
 
 def sinusoidal_positions(T: int, d: int) -> np.ndarray:
@@ -105,7 +105,11 @@ class LearnedPositionalEmbedding(Module):
         check_scalar(max_len, "max_len", kind=int, low=1)
         check_scalar(d, "d", kind=int, low=1)
         self.max_len, self.d = max_len, d
-        self.W = Parameter((0.02 * as_rng(rng).standard_normal((max_len, d))).astype(dtype))
+        self.W = Parameter(
+            (0.02 * as_rng(rng).standard_normal((max_len, d))).astype(dtype),
+            decay=False,
+            embedding=True,
+        )
         self._span: tuple[int, int] | None = None
 
     def forward(self, x: np.ndarray, offset: int = 0) -> np.ndarray:

@@ -37,7 +37,7 @@ from typing import NamedTuple
 import numpy as np
 
 from npml._checks import check_array, check_scalar
-from npml.nn.module import Module
+from npml._module import Module
 
 
 class RoPECache(NamedTuple):

@@ -45,10 +45,10 @@ from __future__ import annotations
 import numpy as np
 
 from npml._checks import as_rng, check_array, check_scalar
+from npml._module import Module
 from npml.nn.dropout import Dropout
 from npml.nn.ffn import FeedForward
 from npml.nn.layer_norm import LayerNorm
-from npml.nn.module import Module
 from npml.nn.multihead import MultiHeadAttention
 
 

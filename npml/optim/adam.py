@@ -54,7 +54,7 @@ import numpy as np
 from numba.typed import List
 
 from npml._checks import check_scalar
-from npml.nn.module import Parameter
+from npml._module import Parameter
 from npml.optim._adam_kernel import (
     _adam_kernel,
     _nonfinite_chunks_kernel,

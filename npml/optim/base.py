@@ -11,7 +11,7 @@ moment) is what tells SGD, Adam and AdamW apart. This module holds what they sha
 shape of ``torch.optim.Optimizer`` so that results can be compared step for step:
 
 * ``params`` is a :class:`~npml.nn.Module`, an iterable of :class:`~npml.nn.Parameter` or of
-  ``(name, Parameter)`` pairs (what ``Module.parameters()`` yields), or a list of *parameter
+  ``(name, Parameter)`` pairs (what ``Module.named_parameters()`` yields), or a list of *parameter
   groups*: dicts ``{"params": ..., "lr": ..., "weight_decay": ...}`` whose missing keys take
   the optimizer's defaults. Each group's hyperparameters live in ``param_groups[i]`` and may
   be changed between steps (that is how schedules work).
@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from npml.nn.module import Module, Parameter
+from npml._module import Module, Parameter
 
 ParamsLike = Module | Parameter | Iterable[Any]
 
@@ -40,7 +40,7 @@ ParamsLike = Module | Parameter | Iterable[Any]
 def _parse_params(entries: Any, where: str) -> tuple[list[Parameter], list[str | None]]:
     """Parameters and their names (``None`` when unnamed) from one group's ``params``."""
     if isinstance(entries, Module):
-        entries = list(entries.parameters())
+        entries = list(entries.named_parameters())
     elif isinstance(entries, Parameter):
         entries = [entries]
     elif isinstance(entries, (str, bytes, np.ndarray)) or not isinstance(entries, Iterable):

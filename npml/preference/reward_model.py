@@ -161,7 +161,7 @@ def train_reward_model(
     check_scalar(epochs, "epochs", kind=(int, np.integer), low=1)
     check_scalar(batch_size, "batch_size", kind=(int, np.integer), low=1)
     rng = as_rng(rng)
-    opt = AdamW([p for _, p in model.parameters()], lr=lr, weight_decay=weight_decay)
+    opt = AdamW(model.named_parameters(), lr=lr, weight_decay=weight_decay)
     n = x_w.shape[0]
     history = []
     for _ in range(epochs):

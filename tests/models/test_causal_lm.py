@@ -27,9 +27,9 @@ def test_gradient_of_every_parameter(rng, positional, tie):
     model.forward(ids)
     model.zero_grad()
     model.backward(dout)
-    names = [name for name, _ in model.parameters()]
+    names = [name for name, _ in model.named_parameters()]
     assert len(names) == (3 + 2 * 12 + (1 if positional == "learned" else 0) + (0 if tie else 1))
-    for name, p in model.parameters():
+    for name, p in model.named_parameters():
         err = check_gradient(lambda _: model.forward(ids), p.data, p.grad, dout)
         assert err < 1e-6, f"{name}: relative error {err:.2e}"
 
@@ -44,7 +44,7 @@ def test_tied_embedding_gets_both_contributions(rng):
     # the output half alone, h^T dz, differs from the total: the lookup half is non-zero
     out_half = dout.reshape(-1, 7).T @ model._h.reshape(-1, 8)
     assert not np.allclose(model.tok_emb.W.grad, out_half)
-    assert model.lm_head is None and model.n_params() == sum(p.size for _, p in model.parameters())
+    assert model.lm_head is None and model.n_params() == sum(p.size for p in model.parameters())
 
 
 @pytest.mark.parametrize("positional", POSITIONAL)
@@ -128,7 +128,9 @@ def test_save_load_round_trip_is_bit_exact(tmp_path, positional):
     model.save(path)
     other = tiny_lm(positional, init_std=0.5, seed=2)
     other.load(path)
-    for (name, p), (name2, q) in zip(model.parameters(), other.parameters(), strict=True):
+    for (name, p), (name2, q) in zip(
+        model.named_parameters(), other.named_parameters(), strict=True
+    ):
         assert name == name2
         np.testing.assert_array_equal(p.data, q.data)
     prompt = np.array([[0, 3], [6, 1]])
@@ -153,7 +155,7 @@ def test_float32_model(rng):
     model.zero_grad()
     model.backward(np.ones_like(logits))
     assert all(
-        p.data.dtype == np.float32 and p.grad.dtype == np.float32 for _, p in model.parameters()
+        p.data.dtype == np.float32 and p.grad.dtype == np.float32 for p in model.parameters()
     )
 
 

@@ -23,7 +23,7 @@ def test_gradient_of_every_parameter_with_padding(rng, norm_first):
     run()
     model.zero_grad()
     model.backward(dout)
-    for name, p in model.parameters():
+    for name, p in model.named_parameters():
         numeric = numerical_gradient(lambda _: run(), p.data, dout)
         err = relative_error(p.grad, numeric)
         assert err < 1e-6, f"{name}: relative error {err:.2e}"

@@ -54,7 +54,7 @@ def test_module_backward_and_dtype(rng):
     assert y.dtype == np.float32
     dx = m.backward(np.ones_like(y))
     assert dx.dtype == np.float32 and dx.shape == x.shape
-    assert all(p.grad is not None and p.grad.dtype == np.float32 for _, p in m.parameters())
+    assert all(p.grad is not None and p.grad.dtype == np.float32 for p in m.parameters())
 
 
 def test_bad_inputs(rng):

@@ -45,7 +45,7 @@ def test_against_torch(rng):
 
 def test_module(rng):
     ln = LayerNorm(5, dtype=np.float32)
-    assert ln.n_params() == 10 and [n for n, _ in ln.parameters()] == ["gamma", "beta"]
+    assert ln.n_params() == 10 and [n for n, _ in ln.named_parameters()] == ["gamma", "beta"]
     x = rng.standard_normal((3, 5)).astype(np.float32)
     y = ln(x)
     assert y.dtype == np.float32

@@ -26,7 +26,7 @@ def test_linear_gradients(rng, x_shape, d_out, bias):
 def test_module_accumulates_and_counts(rng):
     layer = Linear(4, 3, rng=0)
     assert layer.n_params() == 4 * 3 + 3
-    assert [n for n, _ in layer.parameters()] == ["W", "b"]
+    assert [n for n, _ in layer.named_parameters()] == ["W", "b"]
     assert Linear(4, 3, bias=False, rng=0).n_params() == 12
     x, dout = rng.standard_normal((2, 4)), rng.standard_normal((2, 3))
     layer(x)

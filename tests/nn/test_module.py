@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from npml.nn.module import Module, Parameter, load_npz, save_npz
+from npml._module import Module, Parameter, load_npz, save_npz
 
 
 class Leaf(Module):
@@ -24,7 +24,7 @@ class Tree(Module):
 
 def test_parameter_names_are_dotted_and_shared_ones_appear_once(rng):
     tree = Tree(rng)
-    names = [n for n, _ in tree.parameters()]
+    names = [n for n, _ in tree.named_parameters()]
     assert names == [
         "scale",
         "embed.W",
@@ -39,13 +39,30 @@ def test_parameter_names_are_dotted_and_shared_ones_appear_once(rng):
     assert len(list(tree.modules())) == 5
 
 
+def test_parameters_children_follow_torch(rng):
+    tree = Tree(rng)
+    params = list(tree.parameters())
+    assert all(isinstance(p, Parameter) for p in params)
+    assert [id(p) for p in params] == [id(p) for _, p in tree.named_parameters()]
+    assert [n for n, _ in tree.named_children()] == ["embed", "blocks.0", "blocks.1", "head"]
+    assert list(tree.children()) == [tree.embed, *tree.blocks, tree.head]
+    assert [n for n, _ in tree.embed.named_parameters(prefix="embed.")] == ["embed.W", "embed.b"]
+
+
+def test_nn_module_is_the_ground_floor_module():
+    import npml.nn
+    import npml.nn.module
+
+    assert npml.nn.Module is Module and npml.nn.module.Parameter is Parameter
+
+
 def test_zero_grad_and_accumulate(rng):
     tree = Tree(rng)
     tree.embed.W.accumulate(np.ones((5, 2)))
     tree.head.W.accumulate(np.ones((5, 2)))  # the tied parameter receives both
     np.testing.assert_array_equal(tree.embed.W.grad, 2.0)
     tree.zero_grad()
-    assert all(p.grad is not None and not p.grad.any() for _, p in tree.parameters())
+    assert all(p.grad is not None and not p.grad.any() for p in tree.parameters())
     with pytest.raises(ValueError, match=r"gradient of shape \(2,\) for a parameter of shape"):
         tree.scale.accumulate(np.ones(2))
 
@@ -56,7 +73,7 @@ def test_state_dict_is_a_copy_and_round_trips(rng):
     state["embed.W"][...] = 0  # a copy: the module is unchanged
     assert a.embed.W.data.any()
     b.load_state_dict(a.state_dict())
-    for (n, p), (_, q) in zip(a.parameters(), b.parameters(), strict=True):
+    for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters(), strict=True):
         np.testing.assert_array_equal(p.data, q.data, err_msg=n)
     assert b.head.W is b.embed.W  # loading keeps the tie
 
@@ -64,15 +81,15 @@ def test_state_dict_is_a_copy_and_round_trips(rng):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_save_load_is_bit_exact(rng, tmp_path, dtype):
     a, b = Tree(rng), Tree(rng)
-    for _, p in a.parameters():
+    for p in a.parameters():
         p.data = (p.data * np.pi + 1e-300).astype(dtype)  # awkward values
-    for _, p in b.parameters():
+    for p in b.parameters():
         p.data = p.data.astype(dtype)
     path = tmp_path / "model.npz"
     a.save(path)
     assert sorted(os.listdir(tmp_path)) == ["model.npz"]  # no temporary file left behind
     b.load(path)
-    for (n, p), (_, q) in zip(a.parameters(), b.parameters(), strict=True):
+    for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters(), strict=True):
         assert q.data.dtype == dtype
         assert p.data.tobytes() == q.data.tobytes(), n
 
@@ -93,7 +110,7 @@ def test_load_rejects_missing_unexpected_and_misshapen(rng, tmp_path):
     save_npz(path, {**state, "head.b": np.ones(4)})
     with pytest.raises(ValueError, match=r"state\['head.b'\] has shape \(4,\); expected \(5,\)"):
         tree.load(path)
-    for name, p in tree.parameters():  # failed loads change nothing
+    for name, p in tree.named_parameters():  # failed loads change nothing
         np.testing.assert_array_equal(p.data, before[name], err_msg=name)
 
 

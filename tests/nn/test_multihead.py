@@ -9,7 +9,7 @@ from npml.testing import check_gradient, numerical_gradient
 def grad_errors(m, f, dout, inputs):
     """Largest gradcheck error over ``inputs`` (dict name -> (array, analytic grad)) and params."""
     errors = {name: check_gradient(lambda _: f(), x, g, dout) for name, (x, g) in inputs.items()}
-    for name, p in m.parameters():
+    for name, p in m.named_parameters():
         g = p.grad.copy()
         if name == "b_k" and m.rope_base is None:
             # Q (K + 1 b_k^T)^T adds q . b_k to a whole score row, which softmax ignores:
@@ -25,7 +25,7 @@ def grad_errors(m, f, dout, inputs):
 def test_parameter_counts(D, H):
     assert MultiHeadAttention(D, H, rng=0).n_params() == 4 * D**2
     assert MultiHeadAttention(D, H, bias=True, rng=0).n_params() == 4 * D**2 + 4 * D
-    names = [n for n, _ in MultiHeadAttention(D, H, bias=True, rng=0).parameters()]
+    names = [n for n, _ in MultiHeadAttention(D, H, bias=True, rng=0).named_parameters()]
     assert sorted(names) == sorted(["W_q", "W_k", "W_v", "W_o", "b_q", "b_k", "b_v", "b_o"])
 
 
@@ -149,7 +149,7 @@ def test_float32_stays_float32(rng):
     y = m(x, causal=True)
     assert y.dtype == np.float32
     assert m.backward(np.ones_like(y)).dtype == np.float32
-    assert all(p.grad.dtype == np.float32 for _, p in m.parameters())
+    assert all(p.grad.dtype == np.float32 for p in m.parameters())
 
 
 def test_bad_inputs(rng):
@@ -195,7 +195,7 @@ def test_fused_implementation_matches_naive(rng):
     )
     dout = rng.standard_normal(x.shape)
     np.testing.assert_allclose(fused.backward(dout), naive.backward(dout), atol=1e-12)
-    for (name, p), (_, q) in zip(fused.parameters(), naive.parameters(), strict=True):
+    for (name, p), (_, q) in zip(fused.named_parameters(), naive.named_parameters(), strict=True):
         np.testing.assert_allclose(p.grad, q.grad, atol=1e-12, err_msg=name)
 
 

@@ -29,7 +29,7 @@ def assert_all_gradients(module, run, inputs, dout):
     assert len(grads) == len(inputs)
     for (name, x), g in zip(inputs.items(), grads, strict=True):
         assert_gradient(run, x, g, dout, f"input {name}")
-    for name, p in module.parameters():
+    for name, p in module.named_parameters():
         assert_gradient(run, p.data, p.grad, dout, f"parameter {name}")
 
 
@@ -137,7 +137,7 @@ def test_float32_stays_float32(rng):
     assert y.dtype == np.float32
     dx, dm = layer.backward(np.ones_like(y))
     assert dx.dtype == np.float32 and dm.dtype == np.float32
-    assert all(p.grad.dtype == np.float32 for _, p in layer.parameters())
+    assert all(p.grad.dtype == np.float32 for p in layer.parameters())
 
 
 def test_bad_input(rng):

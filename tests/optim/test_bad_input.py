@@ -95,18 +95,18 @@ def test_misshapen_gradient_is_named(cls):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_nonfinite_gradient_is_named_and_nothing_changes(cls, bad, dtype):
     net = Net()
-    for _, p in net.parameters():
+    for p in net.parameters():
         p.data = p.data.astype(dtype)
     kw = {"momentum": 0.9} if cls is SGD else {}
     opt = cls(net, lr=0.1, **kw)
     net.W.grad, net.b.grad = np.ones((2, 3), dtype), np.ones(3, dtype)
     opt.step()  # a good step first, so that there is state to protect
-    before = {n: p.data.copy() for n, p in net.parameters()}
+    before = {n: p.data.copy() for n, p in net.named_parameters()}
     state = opt.state_dict()
     net.b.grad = np.array([1.0, bad, bad], dtype)
     with pytest.raises(ValueError, match=r"gradient of parameter 'b' contains 2 non-finite"):
         opt.step()
-    for n, p in net.parameters():  # W came first and is finite: it was not updated either
+    for n, p in net.named_parameters():  # W came first and is finite: it was not updated either
         np.testing.assert_array_equal(p.data, before[n])
     after = opt.state_dict()
     for key in state:

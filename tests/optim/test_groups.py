@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from npml import models, nn
 from npml.nn import Module, Parameter
 from npml.optim import AdamW, decay_groups
 
@@ -13,54 +14,61 @@ def _names(groups):
 
 class Block(Module):
     def __init__(self):
-        self.W_q = Parameter(np.zeros((4, 4)))
-        self.b_q = Parameter(np.zeros(4))
-        self.gamma = Parameter(np.ones(4))
-        self.beta = Parameter(np.zeros(4))
+        self.W_q = Parameter(np.zeros((4, 4)))  # a matrix: decays by default
+        self.b_q = Parameter(np.zeros(4))  # a vector: does not
+        self.gamma = Parameter(np.ones(4), decay=False)
+        self.beta = Parameter(np.zeros(4), decay=False)
 
 
-class MyEmbedding(Module):  # class name ends in "Embedding": an embedding table
+class MyEmbedding(Module):
     def __init__(self):
-        self.table = Parameter(np.zeros((10, 4)))
-
-
-class RMSNorm(Module):  # class name ends in "Norm": its gain is not decayed
-    def __init__(self):
-        self.scale = Parameter(np.ones(4))
+        self.table = Parameter(np.zeros((10, 4)), decay=False, embedding=True)
 
 
 class Toy(Module):
     def __init__(self):
         self.tok = MyEmbedding()
-        self.W_pos_emb = Parameter(np.zeros((8, 4)))  # "emb" in the name
+        self.W_pos_emb = Parameter(np.zeros((8, 4)), decay=False, embedding=True)
         self.blocks = [Block(), Block()]
-        self.norm = RMSNorm()
+        self.scale = Parameter(np.ones((1, 4)), decay=False)  # 2-D, but its layer says no
         self.W_out = Parameter(np.zeros((4, 10)))
         self.b = Parameter(np.zeros(10))
-        self.member = Block()  # "member" contains "emb": documented false positive
+        self.member = Block()  # the old name rule took "member" for an embedding
 
 
-def test_toy_module_is_split_by_the_documented_rule():
+def test_toy_module_is_split_by_each_parameters_decay_attribute():
     decay, no_decay = decay_groups(Toy(), 0.1)
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
-    assert _names([decay]) == [["W_out", "blocks.0.W_q", "blocks.1.W_q"]]
+    assert _names([decay]) == [["W_out", "blocks.0.W_q", "blocks.1.W_q", "member.W_q"]]
     assert "tok.table" in _names([no_decay])[0] and "W_pos_emb" in _names([no_decay])[0]
-    assert {"blocks.0.b_q", "blocks.1.gamma", "norm.scale", "b"} <= set(_names([no_decay])[0])
+    assert {"blocks.0.b_q", "blocks.1.gamma", "scale", "b"} <= set(_names([no_decay])[0])
 
 
-def test_decay_embeddings_flag():
-    decay, _ = decay_groups(Toy(), 0.1, decay_embeddings=True)
+def test_decay_embeddings_flag_adds_the_tables_marked_as_embeddings_only():
+    decay, no_decay = decay_groups(Toy(), 0.1, decay_embeddings=True)
     assert {"tok.table", "W_pos_emb", "member.W_q"} <= set(_names([decay])[0])
-    assert "member.gamma" not in _names([decay])[0]
+    assert {"member.gamma", "scale", "b"} <= set(_names([no_decay])[0])
+
+
+def test_parameter_decay_default_and_validation():
+    assert Parameter(np.zeros((2, 3))).decay and not Parameter(np.zeros(3)).decay
+    assert not Parameter(np.zeros((2, 3)), embedding=True).decay
+    assert Parameter(np.zeros(3), decay=True).decay
+    with pytest.raises(TypeError, match="decay='yes'"):
+        Parameter(np.zeros(3), decay="yes")
+    with pytest.raises(TypeError, match="embedding=1"):
+        Parameter(np.zeros(3), embedding=1)
+    with pytest.raises(TypeError, match="decay_embeddings='no'"):
+        decay_groups(Toy(), 0.1, decay_embeddings="no")
 
 
 def test_every_parameter_lands_in_exactly_one_group_and_the_optimizer_accepts_them():
     model = Toy()
     groups = decay_groups(model, 0.3)
     names = sum(_names(groups), [])
-    assert sorted(names) == sorted(n for n, _ in model.parameters())
+    assert sorted(names) == sorted(n for n, _ in model.named_parameters())
     opt = AdamW(groups, lr=0.1)
-    for _, p in model.parameters():
+    for p in model.parameters():
         p.data[...] = 1.0
         p.grad = np.zeros_like(p.data)
     opt.step()  # zero gradients: only the decay moves anything
@@ -69,10 +77,6 @@ def test_every_parameter_lands_in_exactly_one_group_and_the_optimizer_accepts_th
 
 
 def test_real_layers():
-    nn = pytest.importorskip("npml.nn")
-    if not all(hasattr(nn, c) for c in ("Linear", "LayerNorm", "Embedding")):
-        pytest.skip("npml.nn layers not available")
-
     class Net(Module):
         def __init__(self):
             self.emb = nn.Embedding(10, 4, rng=0)
@@ -90,7 +94,6 @@ def test_real_layers():
 
 
 def test_tied_output_projection_follows_the_embedding_rule():
-    models = pytest.importorskip("npml.models")
     model = models.CausalLM(vocab_size=13, d_model=8, n_heads=2, n_layers=1, max_len=5, rng=0)
     decay, no_decay = _names(decay_groups(model, 0.1))
     assert "tok_emb.W" in no_decay and "tok_emb.W" not in decay

@@ -69,7 +69,7 @@ def test_resumed_training_is_bit_exact(tmp_path, kind, dtype):
     sched2.load_state_dict(load_npz(tmp_path / "sched.npz"))
     _train(model2, opt2, sched2, 20, first=20)
 
-    for (name, p), (_, q) in zip(model.parameters(), model2.parameters(), strict=True):
+    for (name, p), (_, q) in zip(model.named_parameters(), model2.named_parameters(), strict=True):
         np.testing.assert_array_equal(p.data, q.data, err_msg=name)
         assert p.data.dtype == dtype
     a, b = opt.state_dict(), opt2.state_dict()

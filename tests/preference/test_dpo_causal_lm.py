@@ -3,11 +3,9 @@
 import numpy as np
 import pytest
 
+from npml import models, optim
 from npml.preference import dpo_loss, sequence_logps_backward, sequence_logps_forward
 from npml.testing import check_gradient
-
-models = pytest.importorskip("npml.models")
-optim = pytest.importorskip("npml.optim")
 
 V, PROMPT, RESPONSE = 8, 2, 3
 
@@ -52,12 +50,12 @@ def make_model():
 def test_dpo_gradient_reaches_the_parameters(rng):
     model, ref = make_model(), make_model()
     ids, mask = toy_preferences(rng, 3)
-    for _, p in model.parameters():  # move the policy off the reference
+    for p in model.parameters():  # move the policy off the reference
         p.data += 0.05 * rng.normal(size=p.shape)
     ref_logps = logps_and_cache(ref, ids, mask)[0]
     model.zero_grad()
     dpo_step(model, ids, mask, ref_logps, beta=0.5)
-    p = dict(model.parameters())["norm_f.gamma"]
+    p = dict(model.named_parameters())["norm_f.gamma"]
 
     def loss_at(value):
         old = p.data.copy()
@@ -73,7 +71,7 @@ def test_dpo_training_raises_the_chosen_log_ratio(rng):
     model, ref = make_model(), make_model()
     ids, mask = toy_preferences(rng, 8)
     ref_logps = logps_and_cache(ref, ids, mask)[0]
-    opt = optim.AdamW([p for _, p in model.parameters()], lr=1e-2, weight_decay=0.0)
+    opt = optim.AdamW(model.named_parameters(), lr=1e-2, weight_decay=0.0)
     losses, chosen_ratio = [], []
     for _ in range(12):
         opt.zero_grad()

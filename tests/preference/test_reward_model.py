@@ -37,12 +37,12 @@ def test_bt_loss_values_and_gradients(rng):
 @pytest.mark.parametrize("B", [1, 7])
 def test_parameter_gradients(rng, hidden, B):
     model = RewardModel(3, hidden=hidden, rng=0)
-    for _, p in model.parameters():  # random biases too: no pre-activation exactly at the kink
+    for p in model.parameters():  # random biases too: no pre-activation exactly at the kink
         p.data[...] = rng.normal(size=p.shape)
     x_w, x_l = rng.normal(size=(B, 3)), rng.normal(size=(B, 3))
     model.zero_grad()
     model.loss_and_backward(x_w, x_l)
-    params = dict(model.parameters())
+    params = dict(model.named_parameters())
     assert len(params) == 2 * len(hidden) + 1  # (W, b) per hidden layer, W out (no bias)
     for name, p in params.items():
 
