@@ -51,13 +51,13 @@ def inputs(T: int, dtype: type, heads: int = H, seed: int = 0) -> tuple[np.ndarr
 
 
 def npml_forward(q, k, v):
-    from npml.nn.fused_attention import fused_attention
+    from npml.nn.flash_attention import fused_attention
 
     return lambda: fused_attention(q, k, v)
 
 
 def npml_forward_backward(q, k, v, dout):
-    from npml.nn.fused_attention import fused_attention_backward, fused_attention_forward
+    from npml.nn.flash_attention import fused_attention_backward, fused_attention_forward
 
     def run():
         _, cache = fused_attention_forward(q, k, v)
@@ -171,7 +171,7 @@ def _speed_rows(report: Report, torch, dtype: type, peak: float) -> None:
 
 def _memory_rows(report: Report) -> None:
     from npml.nn.attention import attention_forward
-    from npml.nn.fused_attention import fused_attention
+    from npml.nn.flash_attention import fused_attention
 
     sizes = report.pick(*MEMORY_T)
     fused, naive = [], []

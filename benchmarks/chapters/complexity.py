@@ -104,7 +104,7 @@ def _plain_attention(T: int, D: int) -> Callable[[], object]:
 
 def _fused_attention(T: int, D: int) -> Callable[[], object] | None:
     try:
-        from npml.nn.fused_attention import fused_attention
+        from npml.nn.flash_attention import fused_attention
     except ImportError:
         return None
     q, k, v = (_inputs((1, HEADS, T, D), s) for s in range(3))

@@ -18,7 +18,7 @@ from npml.nn.attention import (
 from npml.nn.dropout import Dropout, dropout_backward, dropout_forward
 from npml.nn.embedding import Embedding, embedding_backward, embedding_forward
 from npml.nn.ffn import FeedForward, ffn_backward, ffn_forward
-from npml.nn.fused_attention import (
+from npml.nn.flash_attention import (
     fused_attention,
     fused_attention_backward,
     fused_attention_forward,

@@ -31,7 +31,7 @@ decoding with a key/value cache needs: query :math:`i` may attend key :math:`j` 
 :math:`j \\le i + (T_k - T_q)`; for :math:`T_q = T_k` this is the usual lower triangle. A query
 row with no allowed key outputs zeros and receives zero gradients (never NaN).
 
-This file is the readable definition; ``fused_attention.py`` computes the same thing in
+This file is the readable definition; ``flash_attention.py`` computes the same thing in
 tiles without storing :math:`P`, and is tested against it.
 """
 

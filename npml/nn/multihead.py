@@ -109,7 +109,7 @@ class MultiHeadAttention(Module):
     rope_base : float, optional
         Rotate queries and keys with RoPE of this base (self-attention only).
     attn_impl : {"auto", "naive", "fused"}, default "auto"
-        ``"naive"`` uses ``attention.py``, ``"fused"`` ``fused_attention.py``; ``"auto"`` uses
+        ``"naive"`` uses ``attention.py``, ``"fused"`` ``flash_attention.py``; ``"auto"`` uses
         the fused kernel when it is importable and its ``use_fused`` rule says so.
     rng : None, int or numpy.random.Generator
         Initialisation: every ``W ~ U(-sqrt(3/d_model), sqrt(3/d_model))`` (Glorot), biases 0.
@@ -160,8 +160,7 @@ class MultiHeadAttention(Module):
         """Pick the attention forward/backward pair for these sizes (``attn_impl``)."""
         if self.attn_impl != "naive":
             # Imported here: the fused module loads Numba's machinery on first use only.
-            # (``npml.nn.fused_attention`` is the function; its module is imported by path.)
-            from npml.nn.fused_attention import (
+            from npml.nn.flash_attention import (
                 fused_attention_backward,
                 fused_attention_forward,
                 use_fused,

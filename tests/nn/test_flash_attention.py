@@ -7,17 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import npml.nn.flash_attention as fa
 from npml.nn.attention import attention_backward, attention_forward
-from npml.nn.fused_attention import (
+from npml.nn.flash_attention import (
     fused_attention,
     fused_attention_backward,
     fused_attention_forward,
     use_fused,
 )
 from npml.testing import check_gradient
-
-# The module itself (``npml.nn.fused_attention`` is the function of the same name).
-fa = sys.modules["npml.nn.fused_attention"]
 
 # (q shape, k shape, v shape, mask kind, causal, block_size); small blocks give several tiles
 CASES = {
@@ -250,7 +248,7 @@ def test_correct_without_jit():
         """
         import numpy as np
         from npml.nn.attention import attention_backward, attention_forward
-        from npml.nn.fused_attention import fused_attention_backward, fused_attention_forward
+        from npml.nn.flash_attention import fused_attention_backward, fused_attention_forward
         rng = np.random.default_rng(0)
         for dtype in (np.float64, np.float32):
             q, k, v = (rng.standard_normal((2, 7, 3)).astype(dtype) for _ in range(3))

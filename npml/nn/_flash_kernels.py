@@ -1,5 +1,5 @@
 """Numba kernels of the tiled (FlashAttention) attention; the algorithm is explained in
-:mod:`npml.nn.fused_attention`, whose plain-NumPy twins ``_flash_forward_reference`` and
+:mod:`npml.nn.flash_attention`, whose plain-NumPy twins ``_flash_forward_reference`` and
 ``_flash_backward_reference`` compute the same tiles and are tested against these kernels.
 
 Layout shared by both kernels: ``q`` ``(N, T_q, D)``, ``k`` ``(N, T_k, D)``, ``v``

@@ -48,7 +48,7 @@ Flops per head: forward :math:`4 T_q T_k D` (two tile products), backward :math:
 (five), 14 in all; the backward recomputes ``S`` (2 of its 10) to save the memory.
 
 **Implementation.** ``_flash_forward_reference`` / ``_flash_backward_reference`` below are the
-plain-NumPy twins, tile for tile; the Numba kernels in :mod:`npml.nn._fused_kernels` run the
+plain-NumPy twins, tile for tile; the Numba kernels in :mod:`npml.nn._flash_kernels` run the
 same loops in parallel (``prange`` over heads x blocks) with the tile products in BLAS held at
 one thread (through ``threadpoolctl`` when it is installed; without it the kernel runs on one
 worker and lets BLAS use the threads). Problems under ``PARALLEL_WORK`` multiply-adds run on
@@ -224,7 +224,7 @@ def fused_attention_forward(
     N, T_q, D = q3.shape
     T_k, D_v = k3.shape[1], v3.shape[2]
     bq, bk = _blocks(block_size, FORWARD_BLOCK, T_q, T_k)
-    from npml.nn import _fused_kernels as kern
+    from npml.nn import _flash_kernels as kern
 
     out = np.empty((N, T_q, D_v), dtype=q3.dtype)
     lse = np.empty((N, T_q), dtype=q3.dtype)
@@ -269,7 +269,7 @@ def fused_attention_backward(
     if not do3.flags.writeable:
         do3 = do3.copy()
     bq, bk = _blocks(block_size, BACKWARD_BLOCK, T_q, T_k)
-    from npml.nn import _fused_kernels as kern
+    from npml.nn import _flash_kernels as kern
 
     d_row = np.einsum("ntd,ntd->nt", do3, out3)  # (N, T_q) D_i = dO_i . O_i
     lse2 = np.where(np.isfinite(lse), lse * _LOG2E, 1e30).astype(q3.dtype)  # (N, T_q) base 2
