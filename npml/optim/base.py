@@ -1,4 +1,4 @@
-"""The optimizer base class: parameter groups, gradient checks and resumable state.
+"""The optimizer base class: parameter groups, gradient checks before every step, state.
 
 An optimizer moves the parameters against their gradients, in place:
 
@@ -11,91 +11,31 @@ moment) is what tells SGD, Adam and AdamW apart. This module holds what they sha
 shape of ``torch.optim.Optimizer`` so that results can be compared step for step:
 
 * ``params`` is a :class:`~npml.nn.Module`, an iterable of :class:`~npml.nn.Parameter` or of
-  ``(name, Parameter)`` pairs (what ``Module.named_parameters()`` yields), or a list of *parameter
-  groups*: dicts ``{"params": ..., "lr": ..., "weight_decay": ...}`` whose missing keys take
-  the optimizer's defaults. Each group's hyperparameters live in ``param_groups[i]`` and may
-  be changed between steps (that is how schedules work).
+  ``(name, Parameter)`` pairs (what ``Module.named_parameters()`` yields), or a list of
+  *parameter groups* (see :mod:`npml.optim._params`). Each group's hyperparameters live in
+  ``param_groups[i]`` and may be changed between steps (that is how schedules work).
 * ``step()`` checks every gradient first (present, right shape, finite) and only then
   updates, so a bad gradient raises ``ValueError`` naming the parameter (its dotted name when
   the optimizer got names, else ``params[k]`` with ``k`` its position) and leaves every
   parameter and every moment untouched.
 * ``state_dict()`` is a flat ``dict`` of plain arrays and scalars (savable with
-  :func:`npml.nn.save_npz`, loadable with ``allow_pickle=False``); ``load_state_dict``
-  restores it exactly, so a resumed run continues bit for bit.
+  :func:`npml.nn.save_npz`, loadable with ``allow_pickle=False``; the keys are listed in
+  :mod:`npml.optim._state_dict`); ``load_state_dict`` restores it exactly, so a resumed run
+  continues bit for bit.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from npml._module import Module, Parameter
+from npml._module import Parameter
+from npml.optim import _state_dict
+from npml.optim._params import ParamsLike, as_groups, label_params, parse_group
 
-ParamsLike = Module | Parameter | Iterable[Any]
-
-
-def _parse_params(entries: Any, where: str) -> tuple[list[Parameter], list[str | None]]:
-    """Parameters and their names (``None`` when unnamed) from one group's ``params``."""
-    if isinstance(entries, Module):
-        entries = list(entries.named_parameters())
-    elif isinstance(entries, Parameter):
-        entries = [entries]
-    elif isinstance(entries, (str, bytes, np.ndarray)) or not isinstance(entries, Iterable):
-        raise TypeError(
-            f"{where} is a {type(entries).__name__}; expected a Module or an iterable of "
-            "Parameters or (name, Parameter) pairs"
-        )
-    params: list[Parameter] = []
-    names: list[str | None] = []
-    for e in entries:
-        if isinstance(e, Parameter):
-            params.append(e)
-            names.append(None)
-        elif (
-            isinstance(e, tuple)
-            and len(e) == 2
-            and isinstance(e[0], str)
-            and isinstance(e[1], Parameter)
-        ):
-            names.append(e[0])
-            params.append(e[1])
-        else:
-            hint = " (wrap arrays in npml.nn.Parameter)" if isinstance(e, np.ndarray) else ""
-            raise TypeError(
-                f"{where} holds a {type(e).__name__}; expected a Parameter or a "
-                f"(name, Parameter) pair{hint}"
-            )
-    return params, names
-
-
-def _as_groups(params: ParamsLike) -> list[dict[str, Any]]:
-    """Normalise the ``params`` argument to a list of group dicts."""
-    if isinstance(params, (Module, Parameter)):
-        return [{"params": params}]
-    if isinstance(params, dict):
-        return [params]
-    if isinstance(params, (str, bytes, np.ndarray)) or not isinstance(params, Iterable):
-        raise TypeError(
-            f"params is a {type(params).__name__}; expected a Module, an iterable of "
-            "Parameters or (name, Parameter) pairs, or a list of parameter-group dicts"
-        )
-    items = list(params)
-    n_dicts = sum(isinstance(item, dict) for item in items)
-    if n_dicts == 0:
-        return [{"params": items}]
-    if n_dicts != len(items):
-        raise TypeError("params mixes parameter-group dicts with parameters; use one or the other")
-    return items
-
-
-def _plain(value: Any) -> Any:
-    """A hyperparameter as a value ``np.savez`` stores without pickling."""
-    if isinstance(value, tuple):
-        return np.array(value, dtype=np.float64)
-    return value
+__all__ = ["Optimizer", "ParamsLike"]
 
 
 class Optimizer(ABC):
@@ -121,7 +61,7 @@ class Optimizer(ABC):
         self.state: dict[int, dict[str, np.ndarray]] = {}
         self._steps: list[int] = []  # steps taken by each group
         self._ids: set[int] = set()
-        for group in _as_groups(params):
+        for group in as_groups(params):
             self.add_param_group(group)
         if not self._ids:
             raise ValueError("params holds no Parameter; expected at least one")
@@ -129,36 +69,14 @@ class Optimizer(ABC):
     # -- groups ----------------------------------------------------------------------------
     def add_param_group(self, group: dict[str, Any]) -> None:
         """Add a group of parameters with its own hyperparameters (defaults fill the rest)."""
-        if not isinstance(group, dict) or "params" not in group:
-            raise TypeError(f"param group {group!r} must be a dict with a 'params' entry")
         where = f"param_groups[{len(self.param_groups)}]['params']"
-        group = dict(group)
-        params, names = _parse_params(group.pop("params"), where)
-        given = group.pop("param_names", None)
-        if given is not None:
-            if len(given) != len(params):
-                raise ValueError(f"param_names has {len(given)} names for {len(params)} params")
-            names = [str(n) for n in given]
-        unknown = sorted(set(group) - set(self.defaults))
-        if unknown:
-            raise ValueError(
-                f"param group has unknown key(s) {unknown}; expected some of "
-                f"{sorted(self.defaults)}"
-            )
-        for key, value in self.defaults.items():
-            group.setdefault(key, value)
+        group, params, names = parse_group(group, self.defaults, where)
         self._check_group(group)
-        start, seen = self.n_params, set(self._ids)
-        for j, (p, name) in enumerate(zip(params, names, strict=True)):
-            label = name if name is not None else f"params[{start + j}]"
-            if id(p) in seen:
-                raise ValueError(f"parameter {label!r} appears more than once in the optimizer")
-            seen.add(id(p))
-            names[j] = label
-        self._check_params(params, names)
+        labels, seen = label_params(params, names, self.n_params, self._ids)
+        self._check_params(params, labels)
         self._ids = seen
         group["params"] = params
-        group["param_names"] = names
+        group["param_names"] = labels
         self.param_groups.append(group)
         self._steps.append(0)
         self._init_group(len(self.param_groups) - 1)
@@ -177,6 +95,10 @@ class Optimizer(ABC):
     def _check_group(self, group: dict[str, Any]) -> None:
         """Validate (and normalise in place) a group's hyperparameters."""
 
+    @abstractmethod
+    def _update(self, i: int, group: dict[str, Any], grads: list[np.ndarray], step: int) -> None:
+        """Apply step number ``step`` (1-based) to group ``i`` with checked gradients."""
+
     # optional hooks below: empty by default, subclasses override what they need
     def _check_params(self, params: list[Parameter], names: list[str]) -> None:  # noqa: B027
         """Reject parameters this optimizer cannot handle (all are fine by default)."""
@@ -184,9 +106,10 @@ class Optimizer(ABC):
     def _init_group(self, i: int) -> None:  # noqa: B027 (optional hook)
         """Allocate state for the new group ``i`` (nothing by default)."""
 
-    @abstractmethod
-    def _update(self, i: int, group: dict[str, Any], grads: list[np.ndarray], step: int) -> None:
-        """Apply step number ``step`` (1-based) to group ``i`` with checked gradients."""
+    def _check_param_state(  # noqa: B027 (optional hook)
+        self, groups: list[dict[str, Any]], per_param: dict[int, dict[str, np.ndarray]]
+    ) -> None:
+        """Reject loaded buffers that do not fit (nothing to check by default)."""
 
     def _load_param_state(self, k: int, arrays: dict[str, np.ndarray]) -> None:
         """Replace parameter ``k``'s state with copies of ``arrays`` (shapes checked)."""
@@ -198,6 +121,23 @@ class Optimizer(ABC):
         for group in self.param_groups:
             for p in group["params"]:
                 p.zero_grad()
+
+    def step(self) -> None:
+        """Take one optimisation step with the current gradients.
+
+        Raises
+        ------
+        ValueError
+            If a hyperparameter is out of range, or a gradient is missing, misshapen or not
+            finite (nothing is updated then).
+        """
+        for group in self.param_groups:
+            self._check_group(group)
+        grads = self._gradients()
+        self._check_finite(grads)
+        for i, group in enumerate(self.param_groups):
+            self._steps[i] += 1
+            self._update(i, group, grads[i], self._steps[i])
 
     def _gradients(self) -> list[list[np.ndarray]]:
         """Every group's gradients, checked for presence, shape and dtype (not finiteness)."""
@@ -247,23 +187,6 @@ class Optimizer(ABC):
             "(npml.optim.clip_grad_norm) or find where the loss overflows"
         )
 
-    def step(self) -> None:
-        """Take one optimisation step with the current gradients.
-
-        Raises
-        ------
-        ValueError
-            If a hyperparameter is out of range, or a gradient is missing, misshapen or not
-            finite (nothing is updated then).
-        """
-        for group in self.param_groups:
-            self._check_group(group)
-        grads = self._gradients()
-        self._check_finite(grads)
-        for i, group in enumerate(self.param_groups):
-            self._steps[i] += 1
-            self._update(i, group, grads[i], self._steps[i])
-
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Hyperparameters, step counts and state buffers as a flat dict of plain values.
@@ -272,16 +195,8 @@ class Optimizer(ABC):
         ``"groups.{i}.step"``, ``"groups.{i}.{hyperparameter}"`` and
         ``"state.{k}.{buffer}"`` for parameter position ``k``. Arrays are copies.
         """
-        out: dict[str, Any] = {"optimizer": np.str_(type(self).__name__)}
-        for i, group in enumerate(self.param_groups):
-            out[f"groups.{i}.n_params"] = len(group["params"])
-            out[f"groups.{i}.step"] = self._steps[i]
-            for key in self.defaults:
-                out[f"groups.{i}.{key}"] = _plain(group[key])
-        for k in sorted(self.state):
-            for name, arr in self.state[k].items():
-                out[f"state.{k}.{name}"] = arr.copy()
-        return out
+        kind = type(self).__name__
+        return _state_dict.to_flat(kind, self.param_groups, self._steps, self.defaults, self.state)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore hyperparameters, step counts and buffers written by :meth:`state_dict`.
@@ -290,61 +205,17 @@ class Optimizer(ABC):
         class, other group sizes, missing or unexpected keys, wrong shapes) raises
         ``ValueError`` naming it.
         """
-        state = dict(state)
-        kind = str(np.asarray(state.pop("optimizer", "")))
-        if kind != type(self).__name__:
-            raise ValueError(f"state is from optimizer {kind!r}; this is {type(self).__name__}")
-        params = [p for g in self.param_groups for p in g["params"]]
-        new_groups, new_steps = [], []
-        for i, group in enumerate(self.param_groups):
-            keys = ["n_params", "step", *self.defaults]
-            missing = [f"groups.{i}.{key}" for key in keys if f"groups.{i}.{key}" not in state]
-            if missing:
-                raise ValueError(f"state is missing {missing}")
-            n = int(state.pop(f"groups.{i}.n_params"))
-            if n != len(group["params"]):
-                raise ValueError(
-                    f"state's group {i} has {n} parameters; this optimizer's has "
-                    f"{len(group['params'])}"
-                )
-            new_steps.append(int(state.pop(f"groups.{i}.step")))
-            new = dict(group)
-            for key, default in self.defaults.items():
-                value = np.asarray(state.pop(f"groups.{i}.{key}"))
-                if isinstance(default, tuple):
-                    new[key] = tuple(float(x) for x in value.ravel())
-                else:
-                    new[key] = type(default)(value.item())
-            self._check_group(new)
-            new_groups.append(new)
-        per_param: dict[int, dict[str, np.ndarray]] = {}
-        unexpected = []
-        for key in sorted(state):
-            parts = key.split(".")
-            ok = len(parts) == 3 and parts[0] == "state" and parts[1].isdigit()
-            if not ok or int(parts[1]) >= len(params) or parts[2] not in self._state_names:
-                unexpected.append(key)
-                continue
-            k, value = int(parts[1]), np.asarray(state[key])
-            if value.shape != params[k].data.shape:
-                raise ValueError(
-                    f"state[{key!r}] has shape {value.shape}; expected {params[k].data.shape}"
-                )
-            per_param.setdefault(k, {})[parts[2]] = value
-        if unexpected:
-            raise ValueError(f"state has unexpected key(s) {unexpected}")
-        self._check_param_state(new_groups, per_param)
-        for group, new in zip(self.param_groups, new_groups, strict=True):
+        groups, steps, per_param = _state_dict.from_flat(
+            state, type(self).__name__, self.param_groups, self.defaults,
+            self._state_names, self._check_group,
+        )  # fmt: skip
+        self._check_param_state(groups, per_param)
+        for group, new in zip(self.param_groups, groups, strict=True):
             group.update(new)
-        self._steps = new_steps
+        self._steps = steps
         self.state = {k: v for k, v in self.state.items() if k in per_param}
         for k in sorted(per_param):
             self._load_param_state(k, per_param[k])
-
-    def _check_param_state(  # noqa: B027 (optional hook)
-        self, groups: list[dict[str, Any]], per_param: dict[int, dict[str, np.ndarray]]
-    ) -> None:
-        """Subclasses reject loaded buffers that do not fit (nothing to check by default)."""
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__}("]

@@ -20,7 +20,8 @@ import numpy as np
 
 from npml._checks import check_scalar
 from npml.ops import l2_norm
-from npml.optim.base import Optimizer, ParamsLike, _as_groups, _parse_params
+from npml.optim._params import as_groups, parse_params
+from npml.optim.base import Optimizer, ParamsLike
 
 
 def clip_grad_norm(params: ParamsLike | Optimizer, max_norm: float) -> float:
@@ -50,11 +51,11 @@ def clip_grad_norm(params: ParamsLike | Optimizer, max_norm: float) -> float:
             for g in params.param_groups
         ]
     else:
-        groups = _as_groups(params)
+        groups = as_groups(params)
     named = []
     k = 0
     for i, group in enumerate(groups):
-        ps, names = _parse_params(group["params"], f"params group {i}")
+        ps, names = parse_params(group["params"], f"params group {i}")
         for p, name in zip(ps, names, strict=True):
             named.append((name if name is not None else f"params[{k}]", p))
             k += 1
