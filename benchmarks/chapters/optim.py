@@ -21,7 +21,7 @@ from npml.bench import Report, compare
 from npml.bench import peer as _peer
 from npml.nn import Parameter
 from npml.optim import AdamW
-from npml.optim._adam_kernel import _adam_reference, adam_scalars
+from npml.optim.adam import _adam_reference
 
 NAME = "optim"
 TITLE = "Optimizers: AdamW step, npml fused Numba kernel vs torch.optim.AdamW"
@@ -62,9 +62,9 @@ def npml_adamw(data: list[np.ndarray], grads: list[np.ndarray]) -> AdamW:
 def reference_step(data, grads, state, step=[0]):  # noqa: B006 - the step counter persists
     """All tensors through the NumPy twin: what the kernel replaces."""
     step[0] += 1
-    s = adam_scalars(1e-3, 0.9, 0.999, 1e-8, 1e-2, True, step[0], np.float32)
+    hyper = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, decoupled=True)
     for p, g, (m, v) in zip(data, grads, state, strict=True):
-        _adam_reference(p, g, m, v, None, s)
+        _adam_reference(p, g, m, v, None, t=step[0], **hyper)
 
 
 def run(report: Report) -> None:

@@ -1,35 +1,19 @@
-"""The Adam / AdamW update, written twice: readable NumPy and a fused Numba kernel.
+"""The fused Numba kernels behind Adam/AdamW's step, and the chunks that share out the work.
 
-One step for a parameter :math:`\\theta` with gradient :math:`g` (Kingma & Ba, 2015,
-"Adam: A Method for Stochastic Optimization"; decoupled weight decay from Loshchilov &
-Hutter, 2019, "Decoupled Weight Decay Regularization"; AMSGrad from Reddi et al., 2018,
-"On the Convergence of Adam and Beyond"):
+The update is defined in :mod:`npml.optim.adam` (the equation, and ``_adam_reference``,
+a few NumPy lines applied one tensor at a time). ``_adam_kernel`` does the same arithmetic
+in one pass over :math:`\\theta, g, m, v` (and AMSGrad's maximum) for many tensors at once:
+the tensors are cut into chunks of at most ``CHUNK`` elements and the chunks are shared
+among threads (``prange``), so 230 small and large tensors cost one parallel launch instead
+of 230 Python calls. Every element is independent, so the result does not depend on the
+number of threads. ``_nonfinite_chunks_kernel`` counts the gradients' NaN/inf entries the
+same way, before any update (its twin is ``_nonfinite_chunks_reference``).
 
-.. math::
-
-    \\text{Adam (L2):}\\quad g &\\leftarrow g + \\lambda\\theta \\\\
-    \\text{AdamW:}\\quad \\theta &\\leftarrow (1 - \\eta\\lambda)\\,\\theta \\\\
-    m &\\leftarrow \\beta_1 m + (1 - \\beta_1)\\, g \\\\
-    v &\\leftarrow \\beta_2 v + (1 - \\beta_2)\\, g^2 \\\\
-    \\hat v &\\leftarrow \\max(\\hat v, v) \\ \\text{(AMSGrad, else } \\hat v = v) \\\\
-    \\theta &\\leftarrow \\theta - \\frac{\\eta}{1 - \\beta_1^t}\\,
-        \\frac{m}{\\sqrt{\\hat v} / \\sqrt{1 - \\beta_2^t} + \\epsilon}
-
-The order of operations is PyTorch's (``torch.optim.Adam``, single-tensor path): the
-bias corrections divide the step size and :math:`\\sqrt{\\hat v}`, not :math:`m` and
-:math:`v`, and AMSGrad keeps the maximum of the *uncorrected* :math:`v`.
-
-``_adam_reference`` is the definition (a few NumPy lines, one tensor at a time).
-``_adam_kernel`` does the same arithmetic in one pass over :math:`\\theta, g, m, v`
-(and :math:`\\hat v`) for many tensors at once: the tensors are cut into chunks of at most
-``CHUNK`` elements and the chunks are shared among threads (``prange``), so 230 small and
-large tensors cost one parallel launch instead of 230 Python calls. Every element is
-independent, so the result does not depend on the number of threads.
-
-Both receive the scalars already converted to the arrays' dtype (see :func:`adam_scalars`)
-and evaluate the same expressions in the same order, so for float64 they agree to the last
-bit, and for float32 (where each operation rounds to float32 in both) to within an ulp or
-two (see the test for why any difference at all is allowed).
+The kernel receives the step's scalars already converted to the arrays' dtype (see
+:func:`adam_scalars`) and evaluates the reference's expressions in the same order, so for
+float64 the two agree to the last bit, and for float32 (where each operation rounds to
+float32 in both) to within an ulp (see the twin test for why any difference at all is
+allowed). :mod:`npml.optim._adam_fused` builds the flat buffers and views the kernel reads.
 """
 
 from __future__ import annotations
@@ -86,40 +70,6 @@ def adam_scalars(
     )
 
 
-def _adam_reference(
-    p: np.ndarray,
-    g: np.ndarray,
-    m: np.ndarray,
-    v: np.ndarray,
-    v_max: np.ndarray | None,
-    s: AdamScalars,
-) -> None:
-    """One Adam/AdamW step on one tensor, in place (the readable definition).
-
-    Parameters
-    ----------
-    p, g, m, v : ndarray, shape (...)
-        Parameter (updated), gradient (read only), first and second moments (updated).
-    v_max : ndarray, shape (...), or None
-        Running maximum of ``v`` for AMSGrad (updated); ``None`` for plain Adam.
-    s : AdamScalars
-        From :func:`adam_scalars`, in the arrays' dtype.
-    """
-    if s.decay != 1:
-        p *= s.decay  # AdamW: the weights decay directly, outside m and v
-    if s.l2 != 0:
-        g = g + s.l2 * p  # Adam: the L2 penalty's gradient enters g, hence m and v
-    m[...] = s.beta1 * m + s.one_minus_beta1 * g
-    v[...] = s.beta2 * v + s.one_minus_beta2 * g * g
-    if v_max is not None:
-        np.maximum(v_max, v, out=v_max)
-        v_hat = v_max
-    else:
-        v_hat = v
-    denom = np.sqrt(v_hat) / s.bc2_sqrt + s.eps
-    p -= s.step_size * (m / denom)
-
-
 @njit(cache=True, parallel=True, error_model="numpy")
 def _adam_kernel(
     ps,  # typed List of 1-D C-contiguous parameter arrays (updated)
@@ -142,7 +92,7 @@ def _adam_kernel(
     eps,
     amsgrad,
 ):
-    """Fused Adam/AdamW step over all chunks: the loop body is ``_adam_reference`` per element.
+    """Fused Adam/AdamW step over all chunks, element by element as ``adam._adam_reference``.
 
     Each chunk is sliced out of its tensor and of the flat moments first, so the inner loop
     runs over plain 0-based arrays, which LLVM vectorises (the flag tests are hoisted out).

@@ -1,290 +1,118 @@
 """Adam and AdamW: the same moment estimates, two ways to apply weight decay.
 
+One step :math:`t` for parameters :math:`\\theta` with gradient :math:`g_t` is Algorithm 2
+of Loshchilov & Hutter (2019, "Decoupled Weight Decay Regularization"), which writes Adam
+(Kingma & Ba, 2015, "Adam: A Method for Stochastic Optimization") with both kinds of weight
+decay side by side; the numbers are the algorithm's lines:
+
 .. math::
 
-    m_t &= \\beta_1 m_{t-1} + (1 - \\beta_1)\\, g_t, \\qquad
-    v_t = \\beta_2 v_{t-1} + (1 - \\beta_2)\\, g_t^2, \\\\
-    \\theta_t &= \\theta_{t-1} - \\frac{\\eta}{1 - \\beta_1^t}
-        \\frac{m_t}{\\sqrt{v_t} / \\sqrt{1 - \\beta_2^t} + \\epsilon}.
+    g_t &\\leftarrow g_t + \\lambda\\, \\theta_{t-1}
+        && \\text{(6; Adam's L2 form only)} \\\\
+    m_t &\\leftarrow \\beta_1 m_{t-1} + (1 - \\beta_1)\\, g_t && \\text{(7)} \\\\
+    v_t &\\leftarrow \\beta_2 v_{t-1} + (1 - \\beta_2)\\, g_t^2 && \\text{(8)} \\\\
+    \\hat m_t &\\leftarrow \\frac{m_t}{1 - \\beta_1^t}, \\qquad
+        \\hat v_t \\leftarrow \\frac{v_t}{1 - \\beta_2^t} && \\text{(9, 10)} \\\\
+    \\theta_t &\\leftarrow \\theta_{t-1}
+        - \\eta\\, \\frac{\\hat m_t}{\\sqrt{\\hat v_t} + \\epsilon}
+        - \\eta\\lambda\\, \\theta_{t-1}
+        && \\text{(12; the last term in AdamW only)}
 
-Adam (Kingma & Ba, 2015) with ``weight_decay`` adds the L2 penalty's gradient to
-:math:`g_t` *before* the moments, so the decay is divided by :math:`\\sqrt{v_t}` like the rest
-of the gradient: weights with large gradients are barely decayed. AdamW (Loshchilov & Hutter,
-2019, "Decoupled Weight Decay Regularization") takes the decay out of the moments and applies
-it to the weights directly, :math:`\\theta \\leftarrow (1 - \\eta\\lambda)\\theta`, before the
-Adam step, so every weight shrinks at the same relative rate. With ``weight_decay=0`` the two
-are the same algorithm. ``amsgrad=True`` divides by the running maximum of :math:`v_t`
-(Reddi et al., 2018). Updates follow ``torch.optim.Adam``/``AdamW`` operation for operation.
+:class:`Adam` with ``weight_decay`` adds the L2 penalty's gradient to :math:`g_t` (line 6),
+before the moments, so the decay is divided by :math:`\\sqrt{\\hat v_t}` like the rest of the
+gradient: weights with large gradients are barely decayed. :class:`AdamW` leaves
+:math:`g_t` alone and applies the decay to the weights directly (line 12's last term), so
+every weight shrinks at the same relative rate :math:`1 - \\eta\\lambda`. With
+``weight_decay=0`` the two are the same algorithm. ``amsgrad=True`` replaces :math:`v_t` in
+:math:`\\hat v_t` by its running maximum :math:`\\max_{s \\le t} v_s` (Reddi et al., 2018,
+"On the Convergence of Adam and Beyond").
 
-In NumPy, one step ``t`` for a parameter ``p`` with gradient ``g`` reads (this is
-:func:`npml.optim._adam_kernel._adam_reference`, the twin the fused kernel is tested
-against)::
+The paper splits the step size into a learning rate :math:`\\alpha` and a schedule multiplier
+:math:`\\eta_t`, and writes line 12 as :math:`\\theta_{t-1} - \\eta_t(\\alpha \\hat m_t /
+(\\sqrt{\\hat v_t} + \\epsilon) + \\lambda\\theta_{t-1})`. Here, as in ``torch.optim.AdamW``,
+:math:`\\eta` is ``lr`` with any schedule already applied (the paper's :math:`\\eta_t\\alpha`),
+so AdamW's decay per step is ``lr * weight_decay``: its ``weight_decay`` is the paper's
+:math:`\\lambda / \\alpha` (Adam's, in line 6, is the paper's :math:`\\lambda`).
 
-    if decoupled:                      # AdamW
-        p *= 1 - lr * weight_decay
-    else:                              # Adam: L2 penalty
-        g = g + weight_decay * p
-    m[...] = beta1 * m + (1 - beta1) * g
-    v[...] = beta2 * v + (1 - beta2) * g * g
-    v_hat = np.maximum(v_max, v, out=v_max) if amsgrad else v
-    denom = np.sqrt(v_hat) / np.sqrt(1 - beta2**t) + eps
-    p -= lr / (1 - beta1**t) * (m / denom)
+The arithmetic follows ``torch.optim.Adam``/``AdamW`` operation for operation: the bias
+corrections divide the step size and :math:`\\sqrt{v_t}` rather than :math:`m_t` and
+:math:`v_t`, which is the same value,
 
-Memory layout
--------------
-The moments of all parameters of one group that share a dtype live in one flat buffer
-(``m``, ``v`` and, for AMSGrad, ``v_max``); ``state[k]["m"]`` is a view of parameter ``k``'s
-slice. Parameters and gradients stay where they are (the optimizer never rebinds
-``Parameter.data``): ``step`` runs one fused kernel call per group and dtype, which reaches
-every tensor through typed lists of flat views. The lists are kept between steps and patched
-only where a ``data`` or ``grad`` array was replaced. A parameter whose data is not
-C-contiguous is updated through a contiguous copy that is written back. Buckets of fewer
-than ``PARALLEL_MIN`` elements run on one thread.
+.. math::
+
+    \\eta\\, \\frac{\\hat m_t}{\\sqrt{\\hat v_t} + \\epsilon}
+    = \\frac{\\eta}{1 - \\beta_1^t}\\,
+      \\frac{m_t}{\\sqrt{v_t} / \\sqrt{1 - \\beta_2^t} + \\epsilon},
+
+and AdamW shrinks :math:`\\theta` before the Adam step (which does not depend on
+:math:`\\theta`), so the result is line 12's.
+
+:func:`_adam_reference` below is this update in NumPy, one tensor at a time. ``step`` runs
+the same arithmetic as one fused Numba pass over all of a group's tensors
+(``_adam_kernel.py`` holds the kernel, ``_adam_fused.py`` the buffers and views that feed
+it); a test checks that the two agree to the last bit in float64.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
-
-import numba
 import numpy as np
-from numba.typed import List
 
-from npml._checks import check_scalar
-from npml._module import Parameter
-from npml.optim._adam_kernel import (
-    _adam_kernel,
-    _nonfinite_chunks_kernel,
-    adam_scalars,
-    make_chunks,
-)
-from npml.optim.base import Optimizer, ParamsLike
-
-PARALLEL_MIN = 1 << 17  # elements; below this, waking worker threads costs more than the work
+from npml.optim._adam_fused import FusedAdam
+from npml.optim.base import ParamsLike
 
 
-@contextmanager
-def _threads_for(n: int) -> Iterator[None]:
-    """Run the kernel on one thread when ``n`` elements are too few to share out.
+def _adam_reference(
+    theta: np.ndarray,
+    g: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    v_max: np.ndarray | None,
+    *,
+    t: int,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+    weight_decay: float,
+    decoupled: bool,
+) -> None:
+    """One Adam or AdamW step on one tensor, in place: the readable twin of the kernel.
 
-    A parallel launch costs tens of microseconds on an idle machine and milliseconds on a
-    busy one; a bucket of 10^5 float32 takes about 50 us on one core. (Numba's thread count
-    is per calling thread, so this does not affect other threads.)
+    Parameters
+    ----------
+    theta : ndarray, shape (...)
+        Parameter :math:`\\theta_{t-1}`, float32 or float64; becomes :math:`\\theta_t`.
+    g : ndarray, shape (...)
+        Gradient :math:`g_t` in ``theta``'s dtype (not modified).
+    m, v : ndarray, shape (...)
+        Moments :math:`m_{t-1}, v_{t-1}`; become :math:`m_t, v_t`.
+    v_max : ndarray, shape (...), or None
+        AMSGrad's running maximum of :math:`v` (updated); ``None`` for plain Adam.
+    t : int
+        The 1-based index of this step.
+    lr, betas, eps, weight_decay : float
+        :math:`\\eta`, :math:`(\\beta_1, \\beta_2)`, :math:`\\epsilon`, :math:`\\lambda`.
+    decoupled : bool
+        AdamW's decay (``True``) or Adam's L2 penalty (``False``).
+
+    Notes
+    -----
+    The hyperparameters stay Python floats, which NumPy converts to the arrays' dtype in
+    each operation, so float32 tensors are updated in float32 arithmetic, as by the kernel.
     """
-    if n >= PARALLEL_MIN:
-        yield
-        return
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
+    beta1, beta2 = betas
+    if decoupled:
+        theta *= 1 - lr * weight_decay  # line 12's last term, applied first
+    elif weight_decay != 0:
+        g = g + weight_decay * theta  # line 6
+    m[...] = beta1 * m + (1 - beta1) * g  # line 7
+    v[...] = beta2 * v + (1 - beta2) * g * g  # line 8
+    v_hat = v if v_max is None else np.maximum(v_max, v, out=v_max)  # AMSGrad: largest v
+    # lines 9, 10 and 12 with the bias corrections on the step size and sqrt(v)
+    denom = np.sqrt(v_hat) / (1 - beta2**t) ** 0.5 + eps
+    theta -= lr / (1 - beta1**t) * (m / denom)
 
 
-@dataclass
-class _Bucket:
-    """The parameters of one group with one dtype, and their flat moment buffers."""
-
-    dtype: np.dtype
-    positions: list[int]  # index j of each parameter within its group
-    shapes: list[tuple[int, ...]]
-    m: np.ndarray  # (N,)
-    v: np.ndarray  # (N,)
-    v_max: np.ndarray  # (N,) with AMSGrad, else (0,)
-    amsgrad: bool  # whether v_max was allocated
-    chunks: tuple[np.ndarray, ...]  # chunk_tensor, chunk_start, chunk_stop, offsets
-    cache: dict[str, Any] = field(default_factory=dict)  # arrays behind the typed lists
-
-
-class _AdamBase(Optimizer):
-    """Shared step of :class:`Adam` and :class:`AdamW` (``_decoupled`` tells them apart)."""
-
-    _decoupled = False
-    _state_names = ("m", "v", "v_max")
-
-    def __init__(
-        self,
-        params: ParamsLike,
-        lr: float,
-        betas: tuple[float, float],
-        eps: float,
-        weight_decay: float,
-        amsgrad: bool,
-    ) -> None:
-        self._buckets: list[list[_Bucket]] = []
-        defaults = {
-            "lr": lr,
-            "betas": betas,
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "amsgrad": amsgrad,
-        }
-        super().__init__(params, defaults)
-
-    def _check_group(self, group: dict[str, Any]) -> None:
-        group["lr"] = float(check_scalar(group["lr"], "lr", low=0.0))
-        betas = group["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"betas={betas!r}; expected a pair (beta1, beta2)")
-        for name, b in zip(("beta1", "beta2"), betas, strict=True):
-            check_scalar(b, f"betas {name}", low=0.0, high=1.0, high_inclusive=False)
-        group["betas"] = (float(betas[0]), float(betas[1]))
-        group["eps"] = float(check_scalar(group["eps"], "eps", low=0.0, low_inclusive=False))
-        group["weight_decay"] = float(check_scalar(group["weight_decay"], "weight_decay", low=0.0))
-        if not isinstance(group["amsgrad"], (bool, np.bool_)):
-            raise TypeError(f"amsgrad={group['amsgrad']!r}; expected True or False")
-        group["amsgrad"] = bool(group["amsgrad"])
-
-    # -- state layout ----------------------------------------------------------------------
-    def _check_params(self, params: list[Parameter], names: list[str]) -> None:
-        for p, name in zip(params, names, strict=True):
-            if p.data.dtype not in (np.float32, np.float64):
-                raise TypeError(
-                    f"parameter {name!r} is {p.data.dtype}; {type(self).__name__} supports "
-                    "float32 and float64 parameters (keep a float32 master copy for float16)"
-                )
-
-    def _init_group(self, i: int) -> None:
-        group = self.param_groups[i]
-        k0 = self._offset(i)
-        by_dtype: dict[np.dtype, list[int]] = {}
-        for j, p in enumerate(group["params"]):
-            by_dtype.setdefault(p.data.dtype, []).append(j)
-        buckets = []
-        for dtype, positions in by_dtype.items():
-            shapes = [group["params"][j].data.shape for j in positions]
-            chunks = make_chunks([int(np.prod(s)) for s in shapes])
-            n = int(chunks[3][-1])
-            b = _Bucket(
-                dtype=dtype,
-                positions=positions,
-                shapes=shapes,
-                m=np.zeros(n, dtype),
-                v=np.zeros(n, dtype),
-                v_max=np.zeros(n if group["amsgrad"] else 0, dtype),
-                amsgrad=group["amsgrad"],
-                chunks=chunks,
-            )
-            offsets = chunks[3]
-            for t, (j, shape) in enumerate(zip(positions, shapes, strict=True)):
-                sl = slice(int(offsets[t]), int(offsets[t + 1]))
-                st = {"m": b.m[sl].reshape(shape), "v": b.v[sl].reshape(shape)}
-                if group["amsgrad"]:
-                    st["v_max"] = b.v_max[sl].reshape(shape)
-                self.state[k0 + j] = st
-            buckets.append(b)
-        self._buckets.append(buckets)
-
-    def _check_param_state(
-        self, groups: list[dict[str, Any]], per_param: dict[int, dict[str, np.ndarray]]
-    ) -> None:
-        for i, group in enumerate(groups):
-            if group["amsgrad"] != self.param_groups[i]["amsgrad"]:
-                raise ValueError(
-                    f"state's group {i} has amsgrad={group['amsgrad']}; this optimizer's has "
-                    f"amsgrad={self.param_groups[i]['amsgrad']} (the buffers differ)"
-                )
-            k0 = self._offset(i)
-            want = {"m", "v", "v_max"} if group["amsgrad"] else {"m", "v"}
-            for j in range(len(group["params"])):
-                got = set(per_param.get(k0 + j, {}))
-                if got != want:
-                    raise ValueError(
-                        f"state of parameter {group['param_names'][j]!r} (state.{k0 + j}.*) has "
-                        f"buffers {sorted(got)}; expected {sorted(want)}"
-                    )
-
-    def _load_param_state(self, k: int, arrays: dict[str, np.ndarray]) -> None:
-        for name, value in arrays.items():
-            self.state[k][name][...] = value  # into the flat buffers, keeping the views
-
-    # -- the step --------------------------------------------------------------------------
-    @staticmethod
-    def _flat_data(b: _Bucket, t: int, d: np.ndarray, name: str, scratch: dict) -> np.ndarray:
-        """A 1-D array the kernel can update for tensor ``t``'s data ``d`` (layout checked)."""
-        if d.shape != b.shapes[t] or d.dtype != b.dtype:
-            raise ValueError(
-                f"parameter {name!r} is now {d.dtype} of shape {d.shape}; it was {b.dtype} "
-                f"of shape {b.shapes[t]} when the optimizer was built"
-            )
-        scratch.pop(t, None)
-        if d.flags.c_contiguous:
-            return d.reshape(-1)  # a view: the kernel writes through it
-        tmp = np.empty(d.size, d.dtype)  # strided data: the kernel works on a copy (_update)
-        scratch[t] = (d, tmp)
-        return tmp
-
-    def _refresh_views(self, b: _Bucket, group: dict[str, Any], grads: list[np.ndarray]) -> None:
-        """Point the kernel's typed lists at the bucket's current data and gradients.
-
-        ``b.cache`` keeps the lists between steps with the arrays they were built from, and
-        only entries whose ``data`` or ``grad`` array was replaced are patched (a typed-list
-        entry costs microseconds; models reuse their gradient buffers, but a loop that
-        assigns ``p.grad = g`` replaces them every step).
-        """
-        params, names = group["params"], group["param_names"]
-        c = b.cache
-        if not c:
-            new: dict[str, Any] = dict(datas=[], grads=[], ps=List(), gs=List(), scratch={})
-            for t, j in enumerate(b.positions):
-                d, g = params[j].data, grads[j]
-                new["ps"].append(self._flat_data(b, t, d, names[j], new["scratch"]))
-                new["gs"].append(np.ascontiguousarray(g).reshape(-1))
-                new["datas"].append(d)
-                new["grads"].append(g)
-            b.cache = new  # only once complete (a layout error above leaves no half cache)
-            return
-        datas, gs = c["datas"], c["grads"]
-        for t, j in enumerate(b.positions):
-            d, g = params[j].data, grads[j]
-            if d is not datas[t]:
-                c["ps"][t] = self._flat_data(b, t, d, names[j], c["scratch"])
-                datas[t] = d
-            if g is not gs[t]:
-                c["gs"][t] = np.ascontiguousarray(g).reshape(-1)
-                gs[t] = g
-
-    def _check_finite(self, grads: list[list[np.ndarray]]) -> None:
-        # Runs after the gradient checks and before any update (see Optimizer.step).
-        for i, group in enumerate(self.param_groups):
-            for b in self._buckets[i]:
-                if group["amsgrad"] != b.amsgrad:
-                    raise ValueError(
-                        f"param_groups[{i}]['amsgrad'] was changed to {group['amsgrad']} after "
-                        "the optimizer was built (its buffers were made without/with v_max); "
-                        "build a new optimizer instead"
-                    )
-                self._refresh_views(b, group, grads[i])
-                big = b.dtype.type(np.finfo(b.dtype).max)
-                with _threads_for(b.m.size):
-                    bad = _nonfinite_chunks_kernel(b.cache["gs"], *b.chunks[:3], big)  # (C,)
-                if bad.any():
-                    t = int(b.chunks[0][np.flatnonzero(bad)[0]])
-                    n_bad = int(bad[b.chunks[0] == t].sum())
-                    self._raise_nonfinite(group["param_names"][b.positions[t]], n_bad)
-
-    def _update(self, i: int, group: dict[str, Any], grads: list[np.ndarray], step: int) -> None:
-        beta1, beta2 = group["betas"]
-        for b in self._buckets[i]:
-            s = adam_scalars(
-                group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
-                self._decoupled, step, b.dtype,
-            )  # fmt: skip
-            ps, gs = b.cache["ps"], b.cache["gs"]  # refreshed by _check_finite this step
-            scratch = b.cache["scratch"].values()
-            for d, tmp in scratch:
-                tmp.reshape(d.shape)[...] = d
-            with _threads_for(b.m.size):
-                _adam_kernel(ps, gs, b.m, b.v, b.v_max, *b.chunks, *s, group["amsgrad"])
-            for d, tmp in scratch:
-                d[...] = tmp.reshape(d.shape)
-
-
-class Adam(_AdamBase):
+class Adam(FusedAdam):
     """Adam with L2 weight decay added to the gradient (coupled; see the module docstring).
 
     Parameters
@@ -305,8 +133,9 @@ class Adam(_AdamBase):
 
     Notes
     -----
-    The readable update is :func:`npml.optim._adam_kernel._adam_reference`; ``step`` runs
-    the fused Numba kernel ``_adam_kernel``, which computes the same thing in one pass.
+    The readable update is :func:`_adam_reference` in this module; ``step`` runs the fused
+    Numba kernel (``npml/optim/_adam_fused.py``), which computes the same thing in one pass
+    over all parameters.
     """
 
     _decoupled = False
@@ -323,7 +152,7 @@ class Adam(_AdamBase):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
 
 
-class AdamW(_AdamBase):
+class AdamW(FusedAdam):
     """Adam with decoupled weight decay (Loshchilov & Hutter, 2019).
 
     Each step first shrinks the weights, :math:`\\theta \\leftarrow (1 - \\eta\\lambda)
@@ -334,8 +163,8 @@ class AdamW(_AdamBase):
     Examples
     --------
     >>> import numpy as np
-    >>> from npml.nn import Parameter
-    >>> p = Parameter(np.array([1.0, 1.0]))
+    >>> import npml
+    >>> p = npml.nn.Parameter(np.array([1.0, 1.0]))
     >>> opt = AdamW([p], lr=0.1, weight_decay=0.5)
     >>> p.grad = np.array([0.0, 1.0])
     >>> opt.step()

@@ -8,12 +8,12 @@ from npml.nn import Parameter
 from npml.optim import Adam, AdamW
 from npml.optim._adam_kernel import (
     _adam_kernel,
-    _adam_reference,
     _nonfinite_chunks_kernel,
     _nonfinite_chunks_reference,
     adam_scalars,
     make_chunks,
 )
+from npml.optim.adam import _adam_reference
 
 SIZES = [1, 7, 2500, 0, 33]  # a scalar, odd sizes, several chunks (chunk=1000 below), empty
 
@@ -37,7 +37,8 @@ def test_kernel_equals_reference(rng, dtype, decoupled, amsgrad, weight_decay):
         s = adam_scalars(1e-2, 0.9, 0.99, 1e-8, weight_decay, decoupled, step, dtype)
         _adam_kernel(List(ps), List(gs), m, v, v_max, *chunks, *s, amsgrad)
         for p, g, a, b, c in zip(ref, gs, refm, refv, refvm, strict=True):
-            _adam_reference(p, g, a, b, c, s)
+            _adam_reference(p, g, a, b, c, t=step, lr=1e-2, betas=(0.9, 0.99), eps=1e-8,
+                            weight_decay=weight_decay, decoupled=decoupled)  # fmt: skip
     offsets = chunks[3]
     for t, p in enumerate(ps):
         assert p.dtype == dtype
@@ -130,3 +131,26 @@ def test_integer_gradient_is_cast_to_the_parameter_dtype():
     Adam([p], lr=0.5).step()
     np.testing.assert_allclose(p.data, [-0.5, 0.5, 0.0], atol=1e-6)
     assert p.data.dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("cls", "amsgrad"), [(Adam, True), (AdamW, False), (AdamW, True)])
+def test_optimizer_step_equals_reference_loop(rng, dtype, cls, amsgrad):
+    """What a user runs (buckets, cached views, chunks, threads) is the readable update."""
+    shapes = [(3,), (200, 300), (), (5, 1, 7)]  # 60000 elements: two chunks of CHUNK
+    kw = dict(lr=3e-2, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.2)
+    params = [Parameter(rng.standard_normal(s).astype(dtype)) for s in shapes]
+    ref = [p.data.copy() for p in params]
+    moments = [(np.zeros(s, dtype), np.zeros(s, dtype), np.zeros(s, dtype)) for s in shapes]
+    opt = cls(params, amsgrad=amsgrad, **kw)
+    for t in range(1, 8):
+        for p, theta, (m, v, v_max) in zip(params, ref, moments, strict=True):
+            p.grad = rng.standard_normal(p.data.shape).astype(dtype)
+            _adam_reference(theta, p.grad, m, v, v_max if amsgrad else None, t=t,
+                            decoupled=cls is AdamW, **kw)  # fmt: skip
+        opt.step()
+    for p, theta in zip(params, ref, strict=True):
+        if dtype == np.float64:
+            np.testing.assert_array_equal(p.data, theta)
+        else:
+            np.testing.assert_array_max_ulp(p.data, theta, maxulp=1)  # see the test above
