@@ -54,11 +54,11 @@ def decay_groups(
     Examples
     --------
     >>> import numpy as np
-    >>> from npml.nn import Module, Parameter
-    >>> class Affine(Module):
+    >>> import npml
+    >>> class Affine(npml.nn.Module):
     ...     def __init__(self):
-    ...         self.W = Parameter(np.zeros((2, 2)))
-    ...         self.b = Parameter(np.zeros(2))
+    ...         self.W = npml.nn.Parameter(np.zeros((2, 2)))
+    ...         self.b = npml.nn.Parameter(np.zeros(2))
     >>> [[n for n, _ in g["params"]] for g in decay_groups(Affine(), 0.1)]
     [['W'], ['b']]
     """

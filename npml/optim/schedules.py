@@ -127,9 +127,9 @@ class LRScheduler:
     Examples
     --------
     >>> import numpy as np
-    >>> from npml.nn import Parameter
+    >>> import npml
     >>> from npml.optim import SGD
-    >>> opt = SGD([Parameter(np.zeros(2))], lr=1.0)
+    >>> opt = SGD([npml.nn.Parameter(np.zeros(2))], lr=1.0)
     >>> sched = LRScheduler(opt, StepDecay(step_size=2, gamma=0.5))
     >>> rates = []
     >>> for _ in range(4):

@@ -44,8 +44,8 @@ class SGD(Optimizer):
     Examples
     --------
     >>> import numpy as np
-    >>> from npml.nn import Parameter
-    >>> p = Parameter(np.array([1.0, -2.0]))
+    >>> import npml
+    >>> p = npml.nn.Parameter(np.array([1.0, -2.0]))
     >>> opt = SGD([p], lr=0.1, momentum=0.9)
     >>> p.grad = np.array([1.0, 1.0])
     >>> opt.step()
