@@ -49,7 +49,7 @@ from npml._module import Module
 from npml.nn.dropout import Dropout
 from npml.nn.ffn import FeedForward
 from npml.nn.layer_norm import LayerNorm
-from npml.nn.multihead import MultiHeadAttention
+from npml.nn.multihead import MultiHeadAttention, MultiHeadCrossAttention
 
 
 def _check_input(x: np.ndarray, name: str, d_model: int) -> np.ndarray:
@@ -180,12 +180,14 @@ class TransformerDecoderLayer(Module):
     """Masked self-attention, cross-attention to ``memory``, FFN (module docstring).
 
     Parameters are those of :class:`TransformerEncoderLayer`; the cross-attention has its
-    own :class:`MultiHeadAttention` (``cross_attn``, never rotated by RoPE: decoder and
-    encoder positions are not on one axis) and LayerNorm (``norm2``; the FFN's is ``norm3``).
+    own :class:`~npml.nn.multihead.MultiHeadCrossAttention` (``cross_attn``, never rotated by
+    RoPE: decoder and encoder positions are not on one axis) and LayerNorm (``norm2``; the
+    FFN's is ``norm3``).
 
     Attributes
     ----------
-    self_attn, cross_attn : MultiHeadAttention
+    self_attn : MultiHeadAttention
+    cross_attn : MultiHeadCrossAttention
     ffn : FeedForward
     norm1, norm2, norm3 : LayerNorm
     dropout1, dropout2, dropout3 : Dropout
@@ -211,7 +213,7 @@ class TransformerDecoderLayer(Module):
         self.self_attn = MultiHeadAttention(
             d_model, n_heads, rope_base=rope_base, attn_impl=attn_impl, rng=rng, dtype=dtype
         )
-        self.cross_attn = MultiHeadAttention(
+        self.cross_attn = MultiHeadCrossAttention(
             d_model, n_heads, attn_impl=attn_impl, rng=rng, dtype=dtype
         )
         self.ffn = FeedForward(d_model, d_ff, activation=activation, rng=rng, dtype=dtype)
@@ -265,14 +267,14 @@ class TransformerDecoderLayer(Module):
             s = self.self_attn(a, **self_kw)  # 2. s = MHA_causal(a)
             h1 = x + self.dropout1(s)  # 3. h_1 = x + Drop(s)
             q = self.norm2(h1)  # 4. q = LN_2(h_1)
-            c = self.cross_attn(q, context=memory, mask=memory_mask)  # 5. c = MHA(q, memory)
+            c = self.cross_attn(q, memory, mask=memory_mask)  # 5. c = MHA(q, memory)
             h2 = h1 + self.dropout2(c)  # 6. h_2 = h_1 + Drop(c)
             b = self.norm3(h2)  # 7. b = LN_3(h_2)
             f = self.ffn(b)  # 8. f = FFN(b)
             return h2 + self.dropout3(f)  # 9. y = h_2 + Drop(f)
         s = self.self_attn(x, **self_kw)  # 1. s = MHA_causal(x)
         h1 = self.norm1(x + self.dropout1(s))  # 2. h_1 = LN_1(x + Drop(s))
-        c = self.cross_attn(h1, context=memory, mask=memory_mask)  # 3. c = MHA(h_1, memory)
+        c = self.cross_attn(h1, memory, mask=memory_mask)  # 3. c = MHA(h_1, memory)
         h2 = self.norm2(h1 + self.dropout2(c))  # 4. h_2 = LN_2(h_1 + Drop(c))
         f = self.ffn(h2)  # 5. f = FFN(h_2)
         return self.norm3(h2 + self.dropout3(f))  # 6. y = LN_3(h_2 + Drop(f))
