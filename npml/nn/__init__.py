@@ -39,6 +39,7 @@ from npml.nn.rope import (
     rope_backward,
     rope_forward,
     rope_frequencies,
+    rope_permute,
     rope_single_frequency,
 )
 from npml.nn.transformer import TransformerDecoderLayer, TransformerEncoderLayer
@@ -89,6 +90,7 @@ __all__ = [
     "rope_backward",
     "rope_forward",
     "rope_frequencies",
+    "rope_permute",
     "rope_single_frequency",
     "save_npz",
     "scaled_dot_product_attention",
