@@ -115,9 +115,22 @@ def _positions(positions: Any, B: int, T: int, offset: int) -> np.ndarray:
     return positions if positions.ndim == 1 else positions[:, None, :]  # (B, 1, T)
 
 
-def _check_weights(W: tuple, b: tuple, n_heads: int, rope_base: float | None) -> int:
-    """Validate the four weights, biases, ``n_heads`` and ``rope_base``; return ``d_model``."""
+def check_heads(d_model: int, n_heads: int, rope_base: float | None) -> None:
+    """Validate ``n_heads`` (must divide ``d_model``) and ``rope_base`` (even ``head_dim``)."""
     check_scalar(n_heads, "n_heads", kind=int, low=1)
+    if d_model % n_heads:
+        raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+    if rope_base is not None:
+        check_scalar(rope_base, "rope_base", low=1.0, low_inclusive=False)
+        if (d_model // n_heads) % 2:
+            raise ValueError(
+                f"head_dim={d_model // n_heads} (d_model={d_model} / n_heads={n_heads}) is "
+                "odd; RoPE rotates pairs of dimensions, so it needs an even head_dim"
+            )
+
+
+def _check_weights(W: tuple, b: tuple) -> int:
+    """Validate the four weights and the biases; return ``d_model``."""
     W_q = W[0]
     if W_q.ndim != 2 or W_q.shape[0] != W_q.shape[1]:
         raise ValueError(f"W_q has shape {W_q.shape}; expected (d_model, d_model)")
@@ -128,15 +141,6 @@ def _check_weights(W: tuple, b: tuple, n_heads: int, rope_base: float | None) ->
     for name, v in zip(("b_q", "b_k", "b_v", "b_o"), b, strict=True):
         if v is not None and v.shape != (D,):
             raise ValueError(f"{name} has shape {v.shape}; expected ({D},)")
-    if D % n_heads:
-        raise ValueError(f"d_model={D} is not divisible by n_heads={n_heads}")
-    if rope_base is not None:
-        check_scalar(rope_base, "rope_base", low=1.0, low_inclusive=False)
-        if (D // n_heads) % 2:
-            raise ValueError(
-                f"head_dim={D // n_heads} (d_model={D} / n_heads={n_heads}) is odd; "
-                "RoPE rotates pairs of dimensions, so it needs an even head_dim"
-            )
     return D
 
 
@@ -197,7 +201,8 @@ def mha_forward(
     y : ndarray, shape (B, T, d_model)
     cache : MHACache, or None after a forward with ``kv_cache``
     """
-    D = _check_weights((W_q, W_k, W_v, W_o), (b_q, b_k, b_v, b_o), n_heads, rope_base)
+    D = _check_weights((W_q, W_k, W_v, W_o), (b_q, b_k, b_v, b_o))
+    check_heads(D, n_heads, rope_base)
     check_choice(attn_impl, "attn_impl", ATTN_IMPLS)
     H = n_heads
     x = check_array(x, "x", ndim=3)

@@ -24,7 +24,7 @@ import numpy as np
 from npml._checks import as_rng, check_choice, check_scalar
 from npml._module import Module, Parameter
 from npml.nn.kv_cache import KVCache
-from npml.nn.mha import ATTN_IMPLS, MHACache, MHAGrads, _check_weights, mha_backward, mha_forward
+from npml.nn.mha import ATTN_IMPLS, MHACache, MHAGrads, check_heads, mha_backward, mha_forward
 
 
 class _AttentionModule(Module):
@@ -41,8 +41,7 @@ class _AttentionModule(Module):
         dtype: type,
     ) -> None:
         check_scalar(d_model, "d_model", kind=int, low=1)
-        w = np.zeros((d_model, d_model))  # validates n_heads and rope_base as the pair does
-        _check_weights((w, w, w, w), (None,) * 4, n_heads, rope_base)
+        check_heads(d_model, n_heads, rope_base)
         self.d_model, self.n_heads, self.head_dim = d_model, n_heads, d_model // n_heads
         self.rope_base = rope_base
         self.attn_impl = check_choice(attn_impl, "attn_impl", ATTN_IMPLS)
