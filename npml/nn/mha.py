@@ -61,8 +61,8 @@ class MHACache(NamedTuple):
     has_bias: tuple[bool, bool, bool, bool]  # which of b_q, b_k, b_v, b_o were given
     attn: AttentionCache | FusedAttentionCache  # cache of the attention step, (B, H, ., hd)
     fused: bool  # attn is flash_attention.py's (else attention.py's): picks its backward
-    rope_q: RoPECache | None  # (B or 1, 1, T, hd/2) cos/sin of the queries; None without RoPE
-    rope_k: RoPECache | None  # (B or 1, 1, T, hd/2) the same for the keys
+    rope_q: RoPECache | None  # (T, hd/2) or (B, 1, T, hd/2) cos/sin of the queries, or None
+    rope_k: RoPECache | None  # the same for the keys (None without RoPE)
     o2: np.ndarray  # (B*T, D) merged heads before W_o
     shape: tuple[int, int, int, int]  # (B, T, S, H)
 
