@@ -23,7 +23,7 @@ scatter-add from the input lookup; ``Parameter.accumulate`` adds both.
 
 **Generation** samples :math:`u_{t+1} \\sim \\operatorname{softmax}(z_t / \\tau)`, optionally
 restricted to the ``top_k`` largest logits, and decodes incrementally: each layer keeps a
-:class:`~npml.nn.multihead.KVCache` of past keys and values, so a new token costs one query
+:class:`~npml.nn.kv_cache.KVCache` of past keys and values, so a new token costs one query
 against the cache instead of recomputing the whole prefix.
 """
 
@@ -35,9 +35,9 @@ from npml._checks import as_rng, check_array, check_choice, check_scalar
 from npml._module import Module
 from npml.nn.dropout import Dropout
 from npml.nn.embedding import Embedding
+from npml.nn.kv_cache import KVCache
 from npml.nn.layer_norm import LayerNorm
 from npml.nn.linear import Linear
-from npml.nn.multihead import KVCache
 from npml.nn.positional import LearnedPositionalEmbedding
 from npml.nn.transformer import TransformerEncoderLayer
 

@@ -27,7 +27,8 @@ from npml.nn.flash_attention import (
 from npml.nn.layer_norm import LayerNorm, layer_norm_backward, layer_norm_forward
 from npml.nn.linear import Linear, linear_backward, linear_forward
 from npml.nn.losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
-from npml.nn.multihead import KVCache, MultiHeadAttention
+from npml.nn.mha import MHACache, MHAGrads, mha_backward, mha_forward
+from npml.nn.multihead import KVCache, MultiHeadAttention, MultiHeadCrossAttention
 from npml.nn.positional import (
     LearnedPositionalEmbedding,
     SinusoidalPositionalEmbedding,
@@ -38,6 +39,7 @@ from npml.nn.rope import (
     rope_backward,
     rope_forward,
     rope_frequencies,
+    rope_permute,
     rope_single_frequency,
 )
 from npml.nn.transformer import TransformerDecoderLayer, TransformerEncoderLayer
@@ -52,7 +54,10 @@ __all__ = [
     "LearnedPositionalEmbedding",
     "Linear",
     "Module",
+    "MHACache",
+    "MHAGrads",
     "MultiHeadAttention",
+    "MultiHeadCrossAttention",
     "Parameter",
     "ReLU",
     "RotaryEmbedding",
@@ -78,11 +83,14 @@ __all__ = [
     "linear_backward",
     "linear_forward",
     "load_npz",
+    "mha_backward",
+    "mha_forward",
     "relu_backward",
     "relu_forward",
     "rope_backward",
     "rope_forward",
     "rope_frequencies",
+    "rope_permute",
     "rope_single_frequency",
     "save_npz",
     "scaled_dot_product_attention",

@@ -27,6 +27,16 @@ is multiplied by :math:`e^{\\mathrm{i} m \\epsilon}`. With ``d = 2`` (one pair, 
 frequency :math:`\\theta_0 = \\text{base}^0 = 1`) it also equals the general form at the
 scaled positions :math:`m\\epsilon`. :func:`rope_single_frequency` is implemented that way,
 through ``rope_forward(x, positions, theta=...)``.
+
+**Two layouts.** npml pairs the features *interleaved*, :math:`(x_0, x_1), (x_2, x_3), \\ldots`,
+as RoFormer and Meta's LLaMA reference code do. Hugging Face's implementation
+(``rotate_half``) rotates the *halves* instead: pair :math:`i` is :math:`(x_i, x_{i + d/2})`,
+with the same angle :math:`m\\theta_i`. The two agree once the features are reordered,
+:math:`x^{\\text{interleaved}}_{2i} = x^{\\text{halves}}_i` and
+:math:`x^{\\text{interleaved}}_{2i+1} = x^{\\text{halves}}_{i+d/2}`. Applied to the output
+columns of :math:`W_q` and :math:`W_k` of every head, this permutation changes no attention
+score, because a score :math:`q \\cdot k` is unchanged when :math:`q` and :math:`k` are
+permuted alike; :func:`rope_permute` converts weights between the layouts.
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from npml._checks import check_array, check_scalar
+from npml._checks import check_array, check_choice, check_scalar
 from npml._module import Module
 
 
@@ -147,6 +157,46 @@ def rope_single_frequency(x: np.ndarray, positions: np.ndarray, epsilon: float) 
     if x.ndim < 2 or x.shape[-1] % 2:
         raise ValueError(f"x has shape {x.shape}; expected (..., T, d) with d even")
     return rope_forward(x, positions, theta=np.full(x.shape[-1] // 2, float(epsilon)))[0]
+
+
+def rope_permute(W: np.ndarray, n_heads: int, to: str = "interleaved") -> np.ndarray:
+    """Reorder the last axis of ``W`` (per head) between the two RoPE layouts (module docstring).
+
+    Use it on the query and key weights (and biases) of a model trained with the other
+    layout, e.g. ``rope_permute(W_q_hf, n_heads, to="interleaved")`` for npml's
+    :func:`rope_forward` on weights from a Hugging Face checkpoint; ``W_v`` and ``W_o`` are
+    left as they are. The attention scores, and so the layer's output, are unchanged.
+
+    Parameters
+    ----------
+    W : ndarray, shape (..., n_heads * head_dim)
+        Columns ``h * head_dim .. (h + 1) * head_dim - 1`` belong to head ``h`` (``W_q`` or
+        ``W_k`` of shape ``(d_model, n_heads * head_dim)``, or the bias ``b_q``/``b_k``).
+    n_heads : int
+        Heads in ``W``'s last axis (for grouped keys, the number of key heads).
+    to : {"interleaved", "halves"}, default "interleaved"
+        The layout to convert to: ``"interleaved"`` takes ``W`` in the halves layout and
+        moves column ``i + head_dim/2`` next to column ``i``; ``"halves"`` undoes that.
+
+    Returns
+    -------
+    ndarray, shape of W
+        A permuted copy; ``rope_permute(rope_permute(W, H, to="halves"), H)`` equals ``W``.
+    """
+    check_choice(to, "to", ("interleaved", "halves"))
+    check_scalar(n_heads, "n_heads", kind=int, low=1)
+    W = check_array(W, "W")
+    if W.ndim < 1 or W.shape[-1] % n_heads or (W.shape[-1] // n_heads) % 2:
+        raise ValueError(
+            f"W has shape {W.shape}; expected a last axis of n_heads={n_heads} heads of even "
+            "size (RoPE rotates pairs)"
+        )
+    d = W.shape[-1] // n_heads
+    half = np.arange(d // 2)
+    halves_to_interleaved = np.stack([half, half + d // 2], axis=1).ravel()  # 0, d/2, 1, ...
+    perm = halves_to_interleaved if to == "interleaved" else np.argsort(halves_to_interleaved)
+    columns = (np.arange(n_heads)[:, None] * d + perm).ravel()  # (n_heads * d,)
+    return W[..., columns]
 
 
 class RotaryEmbedding(Module):

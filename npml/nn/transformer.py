@@ -49,7 +49,7 @@ from npml._module import Module
 from npml.nn.dropout import Dropout
 from npml.nn.ffn import FeedForward
 from npml.nn.layer_norm import LayerNorm
-from npml.nn.multihead import MultiHeadAttention
+from npml.nn.multihead import MultiHeadAttention, MultiHeadCrossAttention
 
 
 def _check_input(x: np.ndarray, name: str, d_model: int) -> np.ndarray:
@@ -59,18 +59,54 @@ def _check_input(x: np.ndarray, name: str, d_model: int) -> np.ndarray:
     return x
 
 
-def _check_block(
-    d_model: int, dropout: float, norm_first: bool, rng: None | int | np.random.Generator
-) -> np.random.Generator:
-    """Validate the arguments both layers share; return the generator for their weights."""
-    check_scalar(d_model, "d_model", kind=int, low=1)
-    check_scalar(dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
-    if not isinstance(norm_first, bool):
-        raise TypeError(f"norm_first={norm_first!r}; expected a bool")
-    return as_rng(rng)
+class _TransformerLayer(Module):
+    """The constructor the encoder and decoder layers share (their ``cross`` flag differs).
+
+    It builds, drawing from ``rng`` in this order, the self-attention, the decoder's
+    cross-attention, the FFN, then one LayerNorm and one Dropout per sublayer (``norm1``,
+    ``norm2``, ... and ``dropout1``, ``dropout2``, ...); the dropouts keep ``rng`` for their
+    masks.
+    """
+
+    cross = False  # True: a cross-attention sublayer between self-attention and the FFN
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int | None = None,
+        dropout: float = 0.0,
+        norm_first: bool = True,
+        rng: None | int | np.random.Generator = None,
+        dtype: type = np.float64,
+        *,
+        activation: str = "relu",
+        rope_base: float | None = None,
+        attn_impl: str = "auto",
+    ) -> None:
+        check_scalar(d_model, "d_model", kind=int, low=1)
+        check_scalar(dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
+        if not isinstance(norm_first, bool):
+            raise TypeError(f"norm_first={norm_first!r}; expected a bool")
+        rng = as_rng(rng)
+        self.d_model = d_model
+        self.norm_first = norm_first
+        self.self_attn = MultiHeadAttention(
+            d_model, n_heads, rope_base=rope_base, attn_impl=attn_impl, rng=rng, dtype=dtype
+        )
+        if self.cross:
+            self.cross_attn = MultiHeadCrossAttention(
+                d_model, n_heads, attn_impl=attn_impl, rng=rng, dtype=dtype
+            )
+        self.ffn = FeedForward(d_model, d_ff, activation=activation, rng=rng, dtype=dtype)
+        n_sublayers = 3 if self.cross else 2
+        for i in range(1, n_sublayers + 1):
+            setattr(self, f"norm{i}", LayerNorm(d_model, dtype=dtype))
+        for i in range(1, n_sublayers + 1):
+            setattr(self, f"dropout{i}", Dropout(dropout, rng=rng))
 
 
-class TransformerEncoderLayer(Module):
+class TransformerEncoderLayer(_TransformerLayer):
     """Self-attention + FFN, each with a residual connection and LayerNorm (module docstring).
 
     Parameters
@@ -102,32 +138,6 @@ class TransformerEncoderLayer(Module):
     norm1, norm2 : LayerNorm
     dropout1, dropout2 : Dropout
     """
-
-    def __init__(
-        self,
-        d_model: int,
-        n_heads: int,
-        d_ff: int | None = None,
-        dropout: float = 0.0,
-        norm_first: bool = True,
-        rng: None | int | np.random.Generator = None,
-        dtype: type = np.float64,
-        *,
-        activation: str = "relu",
-        rope_base: float | None = None,
-        attn_impl: str = "auto",
-    ) -> None:
-        rng = _check_block(d_model, dropout, norm_first, rng)
-        self.d_model = d_model
-        self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(
-            d_model, n_heads, rope_base=rope_base, attn_impl=attn_impl, rng=rng, dtype=dtype
-        )
-        self.ffn = FeedForward(d_model, d_ff, activation=activation, rng=rng, dtype=dtype)
-        self.norm1 = LayerNorm(d_model, dtype=dtype)
-        self.norm2 = LayerNorm(d_model, dtype=dtype)
-        self.dropout1 = Dropout(dropout, rng=rng)
-        self.dropout2 = Dropout(dropout, rng=rng)
 
     def forward(
         self,
@@ -176,51 +186,24 @@ class TransformerEncoderLayer(Module):
         return dz + self.self_attn.backward(self.dropout1.backward(dz))  # 1. s = MHA(x)
 
 
-class TransformerDecoderLayer(Module):
+class TransformerDecoderLayer(_TransformerLayer):
     """Masked self-attention, cross-attention to ``memory``, FFN (module docstring).
 
     Parameters are those of :class:`TransformerEncoderLayer`; the cross-attention has its
-    own :class:`MultiHeadAttention` (``cross_attn``, never rotated by RoPE: decoder and
-    encoder positions are not on one axis) and LayerNorm (``norm2``; the FFN's is ``norm3``).
+    own :class:`~npml.nn.multihead.MultiHeadCrossAttention` (``cross_attn``, never rotated by
+    RoPE: decoder and encoder positions are not on one axis) and LayerNorm (``norm2``; the
+    FFN's is ``norm3``).
 
     Attributes
     ----------
-    self_attn, cross_attn : MultiHeadAttention
+    self_attn : MultiHeadAttention
+    cross_attn : MultiHeadCrossAttention
     ffn : FeedForward
     norm1, norm2, norm3 : LayerNorm
     dropout1, dropout2, dropout3 : Dropout
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        n_heads: int,
-        d_ff: int | None = None,
-        dropout: float = 0.0,
-        norm_first: bool = True,
-        rng: None | int | np.random.Generator = None,
-        dtype: type = np.float64,
-        *,
-        activation: str = "relu",
-        rope_base: float | None = None,
-        attn_impl: str = "auto",
-    ) -> None:
-        rng = _check_block(d_model, dropout, norm_first, rng)
-        self.d_model = d_model
-        self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(
-            d_model, n_heads, rope_base=rope_base, attn_impl=attn_impl, rng=rng, dtype=dtype
-        )
-        self.cross_attn = MultiHeadAttention(
-            d_model, n_heads, attn_impl=attn_impl, rng=rng, dtype=dtype
-        )
-        self.ffn = FeedForward(d_model, d_ff, activation=activation, rng=rng, dtype=dtype)
-        self.norm1 = LayerNorm(d_model, dtype=dtype)
-        self.norm2 = LayerNorm(d_model, dtype=dtype)
-        self.norm3 = LayerNorm(d_model, dtype=dtype)
-        self.dropout1 = Dropout(dropout, rng=rng)
-        self.dropout2 = Dropout(dropout, rng=rng)
-        self.dropout3 = Dropout(dropout, rng=rng)
+    cross = True
 
     def forward(
         self,
@@ -265,14 +248,14 @@ class TransformerDecoderLayer(Module):
             s = self.self_attn(a, **self_kw)  # 2. s = MHA_causal(a)
             h1 = x + self.dropout1(s)  # 3. h_1 = x + Drop(s)
             q = self.norm2(h1)  # 4. q = LN_2(h_1)
-            c = self.cross_attn(q, context=memory, mask=memory_mask)  # 5. c = MHA(q, memory)
+            c = self.cross_attn(q, memory, mask=memory_mask)  # 5. c = MHA(q, memory)
             h2 = h1 + self.dropout2(c)  # 6. h_2 = h_1 + Drop(c)
             b = self.norm3(h2)  # 7. b = LN_3(h_2)
             f = self.ffn(b)  # 8. f = FFN(b)
             return h2 + self.dropout3(f)  # 9. y = h_2 + Drop(f)
         s = self.self_attn(x, **self_kw)  # 1. s = MHA_causal(x)
         h1 = self.norm1(x + self.dropout1(s))  # 2. h_1 = LN_1(x + Drop(s))
-        c = self.cross_attn(h1, context=memory, mask=memory_mask)  # 3. c = MHA(h_1, memory)
+        c = self.cross_attn(h1, memory, mask=memory_mask)  # 3. c = MHA(h_1, memory)
         h2 = self.norm2(h1 + self.dropout2(c))  # 4. h_2 = LN_2(h_1 + Drop(c))
         f = self.ffn(h2)  # 5. f = FFN(h_2)
         return self.norm3(h2 + self.dropout3(f))  # 6. y = LN_3(h_2 + Drop(f))

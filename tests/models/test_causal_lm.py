@@ -179,3 +179,41 @@ def test_bad_input(rng):
         model.generate(np.array([1]), 1, top_k=8)
     with pytest.raises(ValueError, match="temperature"):
         model.generate(np.array([1]), 1, temperature=-1.0)
+
+
+# Recorded before the transformer layers shared one builder: CausalLM(7, 8, 2, 2, 6,
+# dropout=0.1, rng=default_rng(123)) must keep drawing its initial weights in this order.
+LM_INIT = {
+    "tok_emb.W": -0.132721622966,
+    "blocks.0.self_attn.W_q": -1.084219168416,
+    "blocks.0.self_attn.W_k": 2.290538830619,
+    "blocks.0.self_attn.W_v": -2.995974611421,
+    "blocks.0.self_attn.W_o": 1.584477731746,
+    "blocks.0.ffn.W_1": -2.313656033764,
+    "blocks.0.ffn.W_2": -0.220910266008,
+    "blocks.1.self_attn.W_q": 0.782616849267,
+    "blocks.1.self_attn.W_k": -0.936573122445,
+    "blocks.1.self_attn.W_v": -1.816748881674,
+    "blocks.1.self_attn.W_o": -1.968540149879,
+    "blocks.1.ffn.W_1": -0.894133071376,
+    "blocks.1.ffn.W_2": 0.799030117152,
+}
+
+
+def test_seeded_initialisation_is_unchanged():
+    g = np.random.default_rng(123)
+    model = CausalLM(7, 8, 2, 2, 6, dropout=0.1, rng=g)
+    block = [f"self_attn.{w}" for w in ("W_q", "W_k", "W_v", "W_o")]
+    block += ["ffn.W_1", "ffn.b_1", "ffn.W_2", "ffn.b_2"]
+    block += [f"norm{i}.{p}" for i in (1, 2) for p in ("gamma", "beta")]
+    names = ["tok_emb.W"] + [f"blocks.{i}.{n}" for i in (0, 1) for n in block]
+    names += ["norm_f.gamma", "norm_f.beta"]
+    params = list(model.named_parameters())
+    assert [name for name, _ in params] == names
+    for name, p in params:
+        checksum = float(np.dot(p.data.ravel(), np.sin(np.arange(1.0, p.size + 1))))
+        if name in LM_INIT:
+            assert checksum == pytest.approx(LM_INIT[name], rel=1e-10, abs=1e-12), name
+        else:  # LayerNorm gains one, biases zero
+            np.testing.assert_array_equal(p.data, 1.0 if "gamma" in name else 0.0, err_msg=name)
+    assert g.random() == 0.5093320526151263  # the generator (shared with dropout) ends alike

@@ -3,11 +3,14 @@ import math
 import numpy as np
 import pytest
 
+from npml.nn.attention import scaled_dot_product_attention
+from npml.nn.mha import mha_forward
 from npml.nn.rope import (
     RotaryEmbedding,
     rope_backward,
     rope_forward,
     rope_frequencies,
+    rope_permute,
     rope_single_frequency,
 )
 from npml.testing import check_gradient
@@ -133,3 +136,84 @@ def test_bad_inputs(rng):
         rope_single_frequency(np.ones((8, 2)), np.arange(8), 0)
     with pytest.raises(ValueError, match="x contains 1 non-finite"):
         rope_forward(np.array([[np.nan, 1.0]]), np.arange(1))
+
+
+# ---- the two layouts ------------------------------------------------------------------------
+def rope_halves(x, positions, base):
+    """RoPE in the halves layout (Hugging Face's rotate_half): pair i is (x_i, x_{i + d/2})."""
+    d = x.shape[-1]
+    angle = positions[:, None] * base ** (-np.arange(0, d, 2) / d)  # (T, d/2)
+    cos = np.concatenate([np.cos(angle)] * 2, axis=-1)  # (T, d)
+    sin = np.concatenate([np.sin(angle)] * 2, axis=-1)
+    x1, x2 = x[..., : d // 2], x[..., d // 2 :]
+    return x * cos + np.concatenate([-x2, x1], axis=-1) * sin
+
+
+def heads(y, H):
+    """(B, T, H*d) -> (B, H, T, d)."""
+    B, T, D = y.shape
+    return y.reshape(B, T, H, D // H).transpose(0, 2, 1, 3)
+
+
+@pytest.mark.parametrize("H, d", [(1, 2), (2, 4), (3, 8)])
+def test_permuted_weights_give_the_same_scores(rng, H, d):
+    B, T, d_in, base = 2, 5, 7, 100.0
+    x = rng.standard_normal((B, T, d_in))
+    W_q, W_k = rng.standard_normal((d_in, H * d)), rng.standard_normal((d_in, H * d))
+    b_q = rng.standard_normal(H * d)
+    pos = np.arange(T) + 2.0
+
+    def scores_halves(W_q, W_k, b_q):
+        q = rope_halves(heads(x @ W_q + b_q, H), pos, base)
+        k = rope_halves(heads(x @ W_k, H), pos, base)
+        return q @ np.swapaxes(k, -1, -2)  # (B, H, T, T)
+
+    def scores_npml(W_q, W_k, b_q):
+        q = rope_forward(heads(x @ W_q + b_q, H), pos, base)[0]
+        k = rope_forward(heads(x @ W_k, H), pos, base)[0]
+        return q @ np.swapaxes(k, -1, -2)
+
+    # halves-layout weights (a Hugging Face checkpoint) used with npml's interleaved RoPE
+    to_npml = [rope_permute(a, H, to="interleaved") for a in (W_q, W_k, b_q)]
+    np.testing.assert_allclose(scores_npml(*to_npml), scores_halves(W_q, W_k, b_q), atol=1e-12)
+    # and npml weights used with the halves layout
+    to_hf = [rope_permute(a, H, to="halves") for a in (W_q, W_k, b_q)]
+    np.testing.assert_allclose(scores_halves(*to_hf), scores_npml(W_q, W_k, b_q), atol=1e-12)
+    if d > 2:  # the layouts differ: without the permutation the scores do too
+        assert not np.allclose(scores_npml(W_q, W_k, b_q), scores_halves(W_q, W_k, b_q))
+
+
+def test_permuted_weights_give_the_same_attention_layer(rng):
+    # A causal MHA layer with halves-layout RoPE, written out here, equals npml's mha_forward
+    # (interleaved RoPE) on the permuted W_q, W_k; W_v and W_o are not permuted.
+    B, T, D, H, base = 2, 6, 12, 2, 10000.0
+    x = rng.standard_normal((B, T, D))
+    W_q, W_k, W_v, W_o = (rng.standard_normal((D, D)) / np.sqrt(D) for _ in range(4))
+    pos = np.arange(T)
+    q = rope_halves(heads(x @ W_q, H), pos, base)
+    k = rope_halves(heads(x @ W_k, H), pos, base)
+    o = scaled_dot_product_attention(q, k, heads(x @ W_v, H), causal=True)  # (B, H, T, d)
+    expected = o.transpose(0, 2, 1, 3).reshape(B, T, D) @ W_o
+    W_q2, W_k2 = rope_permute(W_q, H), rope_permute(W_k, H)
+    y = mha_forward(x, W_q2, W_k2, W_v, W_o, n_heads=H, causal=True, rope_base=base)[0]
+    np.testing.assert_allclose(y, expected, atol=1e-12)
+
+
+def test_rope_permute_round_trip_and_layout(rng):
+    W = rng.standard_normal((5, 3 * 6))
+    for to, back in (("halves", "interleaved"), ("interleaved", "halves")):
+        np.testing.assert_array_equal(rope_permute(rope_permute(W, 3, to=to), 3, to=back), W)
+    # within each head of size 6, interleaved column 2i is halves column i, 2i+1 is i + 3
+    cols = rope_permute(np.arange(12.0), 2, to="interleaved")
+    np.testing.assert_array_equal(cols, [0, 3, 1, 4, 2, 5, 6, 9, 7, 10, 8, 11])
+    np.testing.assert_array_equal(rope_permute(cols, 2, to="halves"), np.arange(12.0))
+    np.testing.assert_array_equal(rope_permute(W[:, :4], 2), W[:, :4])  # head size 2: no change
+
+
+def test_rope_permute_bad_inputs():
+    with pytest.raises(ValueError, match=r"W has shape \(4, 9\).*n_heads=3.*even"):
+        rope_permute(np.ones((4, 9)), 3)
+    with pytest.raises(ValueError, match=r"W has shape \(4, 8\).*n_heads=3"):
+        rope_permute(np.ones((4, 8)), 3)
+    with pytest.raises(ValueError, match="to"):
+        rope_permute(np.ones((4, 8)), 2, to="llama")

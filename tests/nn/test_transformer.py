@@ -170,3 +170,68 @@ def test_incremental_decoding_with_kv_cache_matches_full_forward(rng):
     steps_dec = [dec.forward(x[:, t : t + 1], memory, kv_cache=dec_cache) for t in range(5)]
     np.testing.assert_allclose(np.concatenate(steps_enc, axis=1), full_enc, atol=1e-12)
     np.testing.assert_allclose(np.concatenate(steps_dec, axis=1), full_dec, atol=1e-12)
+
+
+def weight_checksums(module):
+    """Name and an order-sensitive checksum of every parameter, in ``named_parameters`` order."""
+    return [
+        (name, float(np.dot(p.data.ravel(), np.sin(np.arange(1.0, p.size + 1)))))
+        for name, p in module.named_parameters()
+    ]
+
+
+# Recorded on the code before the encoder and decoder layers shared one builder: the layers
+# must keep drawing their initial weights from ``rng`` in this order (seeded models and their
+# tests stay reproducible), and leave the generator where it was for the dropout masks.
+ATTN = [f"self_attn.{w}" for w in ("W_q", "W_k", "W_v", "W_o")]
+CROSS = [f"cross_attn.{w}" for w in ("W_q", "W_k", "W_v", "W_o")]
+FFN = ["ffn.W_1", "ffn.b_1", "ffn.W_2", "ffn.b_2"]
+NORMS = [f"norm{i}.{p}" for i in (1, 2, 3) for p in ("gamma", "beta")]
+ENCODER_INIT = {
+    "self_attn.W_q": -2.305980429931,
+    "self_attn.W_k": 1.018163304452,
+    "self_attn.W_v": 3.090539322455,
+    "self_attn.W_o": -0.060462095219,
+    "ffn.W_1": -1.173731104927,
+    "ffn.W_2": 0.622369441118,
+}
+DECODER_INIT = {
+    **{k: v for k, v in ENCODER_INIT.items() if k.startswith("self_attn")},
+    "cross_attn.W_q": -0.736196573776,
+    "cross_attn.W_k": -0.442650600104,
+    "cross_attn.W_v": 0.354976044656,
+    "cross_attn.W_o": 2.46820032425,
+    "ffn.W_1": -1.092961858455,
+    "ffn.W_2": 0.09002368501,
+}
+
+
+@pytest.mark.parametrize(
+    ("make", "names", "expected", "next_draw"),
+    [
+        (
+            lambda g: TransformerEncoderLayer(8, 2, d_ff=12, dropout=0.1, rng=g, rope_base=100.0),
+            ATTN + FFN + NORMS[:4],
+            ENCODER_INIT,
+            0.27403798244452593,
+        ),
+        (
+            lambda g: TransformerDecoderLayer(8, 2, d_ff=12, dropout=0.1, rng=g),
+            ATTN + CROSS + FFN + NORMS,
+            DECODER_INIT,
+            0.24693535035619463,
+        ),
+    ],
+)
+def test_seeded_initialisation_is_unchanged(make, names, expected, next_draw):
+    g = np.random.default_rng(123)
+    sums = weight_checksums(make(g))
+    assert [name for name, _ in sums] == names
+    for name, value in sums:
+        if name in expected:
+            assert value == pytest.approx(expected[name], rel=1e-10, abs=1e-12), name
+        elif "gamma" in name:  # LayerNorm gains start at one, biases at zero
+            assert value == pytest.approx(np.sin(np.arange(1.0, 9)).sum(), rel=1e-12), name
+        else:
+            assert value == 0.0, name
+    assert g.random() == next_draw  # the generator (shared with dropout) ends in the same state
