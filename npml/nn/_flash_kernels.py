@@ -18,11 +18,10 @@ the kernel runs (two levels of threads oversubscribe the cores). Only the elemen
 helpers use ``fastmath``; they never see an infinity: forbidden scores are set to the finite
 ``NEG`` sentinel instead of ``-inf``.
 
-Exponentials are base 2: the caller folds :math:`\\log_2 e` into the score scale so that
-:math:`e^{s} = 2^{s \\log_2 e}`, and :math:`2^t = 2^n 2^f` with :math:`n` an integer and
-:math:`|f| \\le 1/2`: :math:`2^f` from a polynomial (degree 6 in float32, 13 in float64,
-error below rounding) and :math:`2^n` added to the float's exponent bits. Unlike a
-``math.exp`` call per element this loop vectorises (Numba has no vector math library here).
+Exponentials are base 2 (:mod:`npml.nn._flash_exp2`, a polynomial that vectorises): the caller
+passes ``scale2 = scale * log2(e)`` so that :math:`e^{\\alpha q \\cdot k} = 2^{\\text{scale2}\\,
+q \\cdot k}`. Drivers that pack the inputs, pick tiles and threads, and call these kernels are
+in :mod:`npml.nn._flash_driver`.
 """
 
 from __future__ import annotations
@@ -33,127 +32,13 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from npml.nn._flash_exp2 import _exp2_row, _row_max
+
 _LN2 = math.log(2.0)
 NEG = np.float32(-1e30)  # score of a forbidden key: a finite 'minus infinity' (fastmath-safe)
-# 2^f on |f| <= 1/2: float32, the degree-6 Chebyshev interpolant (error 3e-9, below rounding);
-# float64, the Taylor series of exp(f ln 2) to degree 13 (remainder < 5e-18).
-_CHEB6 = np.polynomial.Chebyshev.interpolate(lambda f: 2.0**f, 6, domain=[-0.5, 0.5])
-_P32 = tuple(np.float32(c) for c in _CHEB6.convert(kind=np.polynomial.Polynomial).coef)
-_P64 = tuple(float(_LN2**i / math.factorial(i)) for i in range(14))
-
-
-# ---- three LLVM instructions Numba does not expose -----------------------------------------
-# Reinterpreting a float's bits as an integer and back (to build 2^n in the exponent field), and
-# llvm.maxnum, whose reductions LLVM vectorises (Python's max compiles to compare + select,
-# which it does not). Plain-Python stand-ins keep NUMBA_DISABLE_JIT=1 working.
-if numba.config.DISABLE_JIT:
-
-    def _float_bits(x):
-        return np.asarray(x).view(np.int32 if np.asarray(x).dtype == np.float32 else np.int64)[()]
-
-    def _bits_float(i):
-        return np.asarray(i).view(np.float32 if np.asarray(i).dtype == np.int32 else np.float64)[()]
-
-    def _maxnum(a, b):
-        return max(a, b)
-
-else:
-    from llvmlite import ir
-    from numba.core import types
-    from numba.extending import intrinsic
-
-    _BITS = {types.float32: types.int32, types.float64: types.int64}
-    _FLOATS = {v: k for k, v in _BITS.items()}
-
-    def _bitcast(to):
-        def codegen(context, builder, sig, args):
-            return builder.bitcast(args[0], context.get_value_type(to))
-
-        return codegen
-
-    @intrinsic
-    def _float_bits(typingctx, x):
-        if x in _BITS:
-            return _BITS[x](x), _bitcast(_BITS[x])
-        return None
-
-    @intrinsic
-    def _bits_float(typingctx, i):
-        if i in _FLOATS:
-            return _FLOATS[i](i), _bitcast(_FLOATS[i])
-        return None
-
-    @intrinsic
-    def _maxnum(typingctx, a, b):
-        if a != b or a not in _BITS:
-            return None
-
-        def codegen(context, builder, sig, args):
-            ty = args[0].type
-            fn = builder.module.declare_intrinsic(
-                "llvm.maxnum", [ty], ir.FunctionType(ty, [ty, ty])
-            )
-            return builder.call(fn, args, fastmath=("fast",))
-
-        return a(a, b), codegen
 
 
 # ---- element-wise helpers (fastmath: finite values only) -------------------------------------
-@njit(cache=True, fastmath=True, error_model="numpy")
-def _row_max(s):
-    m = s[0]
-    for j in range(1, s.shape[0]):
-        m = _maxnum(m, s[j])
-    return m
-
-
-@njit(cache=True, fastmath=True, error_model="numpy")
-def _exp2_row32(s, m):
-    # s[j] <- 2^(s[j] - m) for a float32 row, 0 below 2^-125; returns the row sum
-    c0, c1, c2, c3, c4, c5, c6 = _P32  # locals, so the loop keeps them in registers
-    lo = np.float32(-125.0)
-    zero = np.float32(0.0)
-    total = zero
-    for j in range(s.shape[0]):
-        t = s[j] - m
-        tt = max(t, lo)
-        n = np.int32(tt - np.float32(0.5))  # truncation = ceil here, so |tt - n| <= 1/2
-        f = tt - np.float32(n)
-        p = (((((c6 * f + c5) * f + c4) * f + c3) * f + c2) * f + c1) * f + c0
-        e = _bits_float(np.int32(_float_bits(p) + (n << 23)))  # times 2^n: add n to the exponent
-        e = e if t >= lo else zero
-        s[j] = e
-        total += e
-    return total
-
-
-@njit(cache=True, fastmath=True, error_model="numpy")
-def _exp2_row64(s, m):
-    # float64 version of _exp2_row32: 0 below 2^-1021
-    c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13 = _P64
-    total = 0.0
-    for j in range(s.shape[0]):
-        t = s[j] - m
-        tt = max(t, -1021.0)
-        n = np.int64(tt - 0.5)
-        f = tt - float(n)
-        p = ((((((c13 * f + c12) * f + c11) * f + c10) * f + c9) * f + c8) * f + c7) * f + c6
-        p = (((((p * f + c5) * f + c4) * f + c3) * f + c2) * f + c1) * f + c0
-        e = _bits_float(np.int64(_float_bits(p) + (n << 52)))
-        e = e if t >= -1021.0 else 0.0
-        s[j] = e
-        total += e
-    return total
-
-
-@njit(cache=True, error_model="numpy")
-def _exp2_row(s, m):
-    """``s <- 2^(s - m)`` in place (exactly 0 far below), return ``sum(s)``."""
-    if s.itemsize == 4:
-        return _exp2_row32(s, m)
-    return _exp2_row64(s, m)
-
-
 @njit(cache=True, fastmath=True, error_model="numpy")
 def _rescale_add(acc, tmp, corr):
     # acc[r] <- acc[r] * corr[r] + tmp[r]   (the online-softmax correction of the output)
@@ -201,7 +86,7 @@ def _flash_forward_kernel(
 ):
     """Tiled online-softmax forward; writes ``out`` (N, T_q, D_v) and ``lse`` (N, T_q).
 
-    ``scale2`` = log2(e) / sqrt(D); ``lse`` is the natural log-sum-exp of each row's scaled
+    ``scale2`` = scale * log2(e); ``lse`` is the natural log-sum-exp of each row's scaled
     scores (``+inf`` for a row without any allowed key, whose output is 0).
     """
     N, T_q, D = q.shape
@@ -236,7 +121,7 @@ def _flash_forward_kernel(
             j1 = min(j0 + bk, j_end)
             nk = j1 - j0
             s = s_buf[: mr * nk].reshape(mr, nk)
-            # 1. S = Q_i K_j^T * log2(e) / sqrt(D)
+            # 1. S = Q_i K_j^T * scale * log2(e)
             np.dot(qs, k[n][j0:j1].T, s)
             if has_mask or (causal and j1 - 1 > i0 + offset):
                 _mask_tile(s, i0, j0, causal, offset, has_mask, mflat, moff[n], msi, msj, neg)
@@ -319,7 +204,7 @@ def _backward_key_block(
         np.dot(doi, vj.T, dp)
         for r in range(mr):
             _softmax_grad_row(s[r], dp[r], d_row[n, i0 + r])
-        # 4. dK_j += dS^T Q_i,  dQ_i += dS K_j
+        # 4. dK_j += dS^T Q_i,  dQ_i += dS K_j  (the caller applies the factor scale)
         tk = kv_tmp[: nk * D].reshape(nk, D)
         np.dot(dp.T, qi, tk)
         _add(dk_acc, tk)
@@ -339,8 +224,9 @@ def _flash_backward_kernel(
     ``dq_part`` of shape (1, N, T_q, D): one task per head, which owns its ``dq`` (tasks
     handed out dynamically). Shape (W, N, T_q, D), W = workers: tasks are (head, key block),
     ``n`` varying fastest, dealt round-robin to the workers, each adding to its own ``dq``.
-    All three gradients lack the ``1/sqrt(D)`` factor of dS -> dQ, dK, which the caller
-    applies once. ``d_row`` = rowsum(dO * O), shape (N, T_q).
+    ``dq`` and ``dk`` come out without the score scale of dS -> dQ, dK (they are ``dS K`` and
+    ``dS^T Q``): the caller multiplies them by ``scale`` once. ``dv`` = ``P^T dO`` is complete.
+    ``scale2`` = scale * log2(e) only recomputes S. ``d_row`` = rowsum(dO * O), shape (N, T_q).
     """
     N = q.shape[0]
     n_kb = (k.shape[1] + bk - 1) // bk

@@ -4,14 +4,15 @@ Vaswani et al. 2017, "Attention Is All You Need" (arXiv:1706.03762), Eq. 1:
 
 .. math::
 
-    S = \\frac{Q K^\\top}{\\sqrt{D}}, \\qquad
+    S = \\alpha\\, Q K^\\top, \\qquad
     P = \\operatorname{softmax}_{\\text{row}}(S + M), \\qquad
     O = P V,
 
 with :math:`Q` of shape ``(..., T_q, D)``, :math:`K` ``(..., T_k, D)``, :math:`V`
-``(..., T_k, D_v)`` and :math:`M_{ij} = 0` where query :math:`i` may attend key :math:`j`,
-:math:`-\\infty` where it may not. Walking the three steps back, with
-:math:`\\bar{O} = \\partial L / \\partial O`:
+``(..., T_k, D_v)``, the score scale :math:`\\alpha` = ``scale``, by default
+:math:`1/\\sqrt{D}` (as ``torch.nn.functional.scaled_dot_product_attention``), and
+:math:`M_{ij} = 0` where query :math:`i` may attend key :math:`j`, :math:`-\\infty` where it
+may not. Walking the three steps back, with :math:`\\bar{O} = \\partial L / \\partial O`:
 
 .. math::
 
@@ -19,8 +20,8 @@ with :math:`Q` of shape ``(..., T_q, D)``, :math:`K` ``(..., T_k, D)``, :math:`V
     \\bar{P} = \\bar{O} V^\\top, \\quad
     \\bar{S}_{ij} = P_{ij}\\bigl(\\bar{P}_{ij} - \\textstyle\\sum_l P_{il}\\bar{P}_{il}\\bigr)
     = P_{ij}\\bigl(\\bar{P}_{ij} - \\bar{O}_i \\cdot O_i\\bigr), \\quad
-    \\bar{Q} = \\frac{\\bar{S} K}{\\sqrt{D}}, \\quad
-    \\bar{K} = \\frac{\\bar{S}^\\top Q}{\\sqrt{D}}.
+    \\bar{Q} = \\alpha\\, \\bar{S} K, \\quad
+    \\bar{K} = \\alpha\\, \\bar{S}^\\top Q.
 
 The row sum :math:`\\sum_l P_{il}\\bar{P}_{il}` equals :math:`\\bar{O}_i \\cdot O_i`, which
 costs :math:`T_q D_v` instead of :math:`T_q T_k`.
@@ -30,6 +31,10 @@ Masks. ``mask`` is boolean, True = may attend, broadcastable to ``(..., T_q, T_k
 decoding with a key/value cache needs: query :math:`i` may attend key :math:`j` iff
 :math:`j \\le i + (T_k - T_q)`; for :math:`T_q = T_k` this is the usual lower triangle. A query
 row with no allowed key outputs zeros and receives zero gradients (never NaN).
+
+torch's ``is_causal=True`` aligns the *first* query with the *first* key instead (top-left,
+:math:`j \\le i`); the two agree only when :math:`T_q = T_k`. To get torch's alignment, pass
+``mask=np.tril(np.ones((T_q, T_k), dtype=bool))`` with ``causal=False``.
 
 This file is the readable definition; ``flash_attention.py`` computes the same thing in
 tiles without storing :math:`P`, and is tested against it.
@@ -42,22 +47,37 @@ from typing import NamedTuple
 
 import numpy as np
 
-from npml._checks import check_array
+from npml._checks import check_array, check_scalar
 
 
 class AttentionCache(NamedTuple):
-    q_scaled: np.ndarray  # (..., T_q, D) q / sqrt(D)
+    q_scaled: np.ndarray  # (..., T_q, D) q * scale
     k: np.ndarray  # (..., T_k, D)
     v: np.ndarray  # (..., T_k, D_v)
     p: np.ndarray  # (..., T_q, T_k) attention probabilities (0 where masked)
     out: np.ndarray  # (..., T_q, D_v)
-    scale: float  # 1 / sqrt(D)
+    scale: float  # alpha of the module docstring (default 1 / sqrt(D))
     shapes: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]  # input shapes of q, k, v
 
 
 def causal_mask(T_q: int, T_k: int) -> np.ndarray:
-    """Boolean ``(T_q, T_k)`` mask, True where query ``i`` may attend key ``j <= i + T_k - T_q``."""
+    """Boolean ``(T_q, T_k)`` mask, True where query ``i`` may attend key ``j <= i + T_k - T_q``.
+
+    Bottom-right aligned: the last query sees every key, so ``T_q`` new queries after
+    ``T_k - T_q`` cached keys (decoding with a key/value cache) see the cache and their own past.
+    For ``T_q > T_k`` the first ``T_q - T_k`` rows are all False. torch's ``is_causal=True`` is
+    top-left aligned instead (``j <= i``, i.e. ``np.tril(np.ones((T_q, T_k), dtype=bool))``);
+    both give the lower triangle when ``T_q == T_k``.
+    """
     return np.tri(T_q, T_k, k=T_k - T_q, dtype=bool)
+
+
+def check_scale(scale: float | None, D: int) -> float:
+    """The score scale: ``1 / sqrt(D)`` for ``None``, else ``scale`` checked positive and finite."""
+    if scale is None:
+        return 1.0 / math.sqrt(D)
+    check_scalar(scale, "scale", kind=float, low=0.0, low_inclusive=False)
+    return float(scale)
 
 
 def check_attention_inputs(
@@ -129,13 +149,18 @@ def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def attention_core(
-    q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None, causal: bool
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    mask: np.ndarray | None,
+    causal: bool,
+    *,
+    scale: float | None = None,
 ) -> tuple[np.ndarray, AttentionCache]:
     """:func:`attention_forward` without input checks (callers have validated)."""
-    D = q.shape[-1]
     T_q, T_k = q.shape[-2], k.shape[-2]
-    scale = 1.0 / math.sqrt(D)
-    # 1. S = Q K^T / sqrt(D); scaling q costs T_q D instead of T_q T_k
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    # 1. S = alpha Q K^T; scaling q costs T_q D instead of T_q T_k
     q_scaled = q * scale  # (..., T_q, D)
     s = np.matmul(q_scaled, np.swapaxes(k, -1, -2))  # (..., T_q, T_k)
     if causal:
@@ -165,8 +190,10 @@ def attention_forward(
     v: np.ndarray,
     mask: np.ndarray | None = None,
     causal: bool = False,
+    *,
+    scale: float | None = None,
 ) -> tuple[np.ndarray, AttentionCache]:
-    """Scaled dot-product attention ``softmax(Q K^T / sqrt(D)) V`` (module docstring).
+    """Scaled dot-product attention ``softmax(scale * Q K^T) V`` (module docstring).
 
     Parameters
     ----------
@@ -177,7 +204,11 @@ def attention_forward(
     mask : ndarray of bool, optional
         True = may attend; broadcastable to ``(..., T_q, T_k)``.
     causal : bool, default False
-        Query ``i`` may only attend keys ``j <= i + T_k - T_q`` (bottom-right aligned).
+        Query ``i`` may only attend keys ``j <= i + T_k - T_q`` (bottom-right aligned, see
+        :func:`causal_mask`); torch's ``is_causal=True`` is top-left aligned, which is
+        ``mask=np.tril(np.ones((T_q, T_k), dtype=bool))`` here. Same thing when ``T_q == T_k``.
+    scale : float, optional
+        Positive factor of the scores, ``S = scale * Q K^T``; default ``1 / sqrt(D)``.
 
     Returns
     -------
@@ -186,7 +217,7 @@ def attention_forward(
     cache : AttentionCache
     """
     q, k, v, mask = check_attention_inputs(q, k, v, mask)
-    return attention_core(q, k, v, mask, bool(causal))
+    return attention_core(q, k, v, mask, bool(causal), scale=check_scale(scale, q.shape[-1]))
 
 
 def attention_backward(
@@ -198,6 +229,7 @@ def attention_backward(
     ----------
     dout : ndarray, shape (..., T_q, D_v)
     cache : AttentionCache
+        From :func:`attention_forward`; it carries the forward's ``scale``.
 
     Returns
     -------
@@ -212,7 +244,7 @@ def attention_backward(
     # 2. P = softmax(S + M): dS = P * (dP - rowsum(P * dP)), rowsum = dO . O
     dp -= np.sum(dout * out, axis=-1, keepdims=True)
     dp *= p  # now dS; zero where masked because P is
-    # 1. S = (Q / sqrt(D)) K^T
+    # 1. S = (alpha Q) K^T
     dq = np.matmul(dp, k)
     dq *= scale  # (..., T_q, D)
     dk = np.matmul(np.swapaxes(dp, -1, -2), q_scaled)  # (..., T_k, D)
@@ -225,6 +257,8 @@ def scaled_dot_product_attention(
     v: np.ndarray,
     mask: np.ndarray | None = None,
     causal: bool = False,
+    *,
+    scale: float | None = None,
 ) -> np.ndarray:
     """Attention output only; see :func:`attention_forward` for the arguments."""
-    return attention_forward(q, k, v, mask, causal)[0]
+    return attention_forward(q, k, v, mask, causal, scale=scale)[0]

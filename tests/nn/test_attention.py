@@ -151,7 +151,27 @@ def test_bad_inputs(rng):
         attention_forward(q, k[:, :0], v[:, :0])
 
 
-def test_against_torch_sdpa(rng):
+def _bottom_right(T_q, T_k):
+    """npml's causal rule built here by loops, independently of causal_mask."""
+    return np.array([[j <= i + T_k - T_q for j in range(T_k)] for i in range(T_q)], dtype=bool)
+
+
+def loop_attention(q, k, v, allowed, scale):
+    """One query row at a time, the softmax written out: a check independent of npml."""
+    out = np.zeros(q.shape[:-1] + (v.shape[-1],))
+    for idx in np.ndindex(q.shape[:-2]):
+        for i in range(q.shape[-2]):
+            keys = np.flatnonzero(allowed[idx][i])
+            if keys.size == 0:
+                continue
+            s = np.array([scale * np.dot(q[idx][i], k[idx][j]) for j in keys])
+            w = np.exp(s - s.max())
+            out[idx][i] = (w / w.sum()) @ v[idx][keys]
+    return out
+
+
+@pytest.mark.parametrize("scale", [None, 0.3])
+def test_against_torch_sdpa(rng, scale):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     q, k, v = (
@@ -162,21 +182,69 @@ def test_against_torch_sdpa(rng):
     mask = rng.random((2, 1, 5, 7)) > 0.4
     mask[..., 0] = True  # torch gives NaN for empty rows; npml's zeros are tested above
     for causal in (False, True):
-        # torch's is_causal aligns top-left; pass npml's bottom-right causal mask explicitly
-        allowed = mask & causal_mask(5, 7) if causal else mask
-        out, cache = attention_forward(q, k, v, allowed)
+        # torch's is_causal aligns top-left; give it npml's bottom-right rule as a mask
+        allowed = mask & _bottom_right(5, 7) if causal else mask
+        out, cache = attention_forward(q, k, v, mask, causal, scale=scale)
         dout = rng.standard_normal(out.shape)
         grads = attention_backward(dout, cache)
         tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
         # torch's SDPA boolean mask uses the same convention as npml: True = may attend
-        tout = F.scaled_dot_product_attention(tq, tk, tv, attn_mask=torch.tensor(allowed))
+        tout = F.scaled_dot_product_attention(
+            tq, tk, tv, attn_mask=torch.tensor(allowed), scale=scale
+        )
         tout.backward(torch.tensor(dout))
         np.testing.assert_allclose(out, tout.detach().numpy(), rtol=0, atol=1e-10)
         for g, t in zip(grads, (tq, tk, tv), strict=True):
             np.testing.assert_allclose(g, t.grad.numpy(), rtol=0, atol=1e-10)
-        # and the causal flag itself gives the same result as the explicit mask
-        np.testing.assert_allclose(
-            scaled_dot_product_attention(q, k, v, mask if causal else allowed, causal),
-            out,
-            atol=1e-14,
-        )
+        # and against the softmax written out row by row
+        alpha = 1 / np.sqrt(q.shape[-1]) if scale is None else scale
+        expected = loop_attention(q, k, v, np.broadcast_to(allowed, (2, 3, 5, 7)), alpha)
+        np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("T_q", "T_k"), [(3, 7), (7, 3), (1, 5)])
+def test_torch_causal_alignment_recipe(rng, T_q, T_k):
+    # the docstrings' recipe for torch's top-left is_causal=True: an explicit np.tril mask
+    torch = pytest.importorskip("torch")
+    q, k, v = (rng.standard_normal((2, T, 4)) for T in (T_q, T_k, T_k))
+    top_left = np.tril(np.ones((T_q, T_k), dtype=bool))
+    out = scaled_dot_product_attention(q, k, v, mask=top_left)
+    tq, tk, tv = (torch.tensor(a) for a in (q, k, v))
+    expected = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
+    np.testing.assert_allclose(out, expected.numpy(), rtol=0, atol=1e-12)
+    # npml's causal=True differs from it when T_q != T_k (bottom-right aligned)
+    assert not np.array_equal(causal_mask(T_q, T_k), top_left)
+
+
+@pytest.mark.parametrize("case", ["causal T_q > T_k (empty rows)", "mask and causal"])
+def test_gradients_with_a_scale(rng, case):
+    q, k, v, mask, causal = make(rng, case)
+    scale = 0.73
+    out, cache = attention_forward(q, k, v, mask, causal, scale=scale)
+    np.testing.assert_allclose(
+        out, naive(q * (scale * np.sqrt(q.shape[-1])), k, v, mask, causal), atol=1e-12
+    )
+    dout = rng.standard_normal(out.shape)
+    dq, dk, dv = attention_backward(dout, cache)
+    for i, (x, g) in enumerate(((q, dq), (k, dk), (v, dv))):
+
+        def f(y, i=i):
+            args = [q, k, v]
+            args[i] = y
+            return attention_forward(*args, mask, causal, scale=scale)[0]
+
+        assert check_gradient(f, x, g, dout) < 1e-6, "qkv"[i]
+
+
+def test_bad_scale(rng):
+    q = rng.standard_normal((3, 4))
+    for bad in (0.0, -1.0, np.inf, np.nan):
+        with pytest.raises(ValueError, match="scale="):
+            scaled_dot_product_attention(q, q, q, scale=bad)
+    for bad in ("0.5", True, np.ones(1)):
+        with pytest.raises(TypeError, match="scale="):
+            attention_forward(q, q, q, scale=bad)
+    # the default is 1 / sqrt(D), as torch's
+    np.testing.assert_array_equal(
+        scaled_dot_product_attention(q, q, q), scaled_dot_product_attention(q, q, q, scale=0.5)
+    )

@@ -1,3 +1,4 @@
+import math
 import os
 import subprocess
 import sys
@@ -7,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import npml.nn._flash_driver as drv
 import npml.nn.flash_attention as fa
+from npml.nn._flash_exp2 import EXP2_LOW, _exp2_row
 from npml.nn.attention import attention_backward, attention_forward
 from npml.nn.flash_attention import (
     fused_attention,
@@ -107,24 +110,25 @@ def test_gradients_match_finite_differences(rng, case):
         assert check_gradient(f[name], x, g, dout=dout) < 1e-6, name
 
 
+@pytest.mark.parametrize("scale", [None, 0.6])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_kernels_agree_with_their_numpy_twins(rng, dtype):
+def test_kernels_agree_with_their_numpy_twins(rng, dtype, scale):
     q, k, v, mask, causal, _ = make(rng, "mask and causal", dtype)
     block = (8, 4)
-    out, cache = fused_attention_forward(q, k, v, mask, causal, block)
-    ref_out, ref_lse = fa._flash_forward_reference(
-        cache.q, cache.k, cache.v, cache.mask, causal, *block
-    )
+    out, cache = fused_attention_forward(q, k, v, mask, causal, block, scale=scale)
+    assert cache.scale == (0.5 if scale is None else scale)  # D = 4
+    # the twins take the driver's arguments: packed (N, T, D) arrays, layout, scale, tiles
+    args = (cache.q, cache.k, cache.v, cache.mask, causal, cache.scale, *block)
+    ref_out, ref_lse = fa._flash_forward_reference(*args)
     np.testing.assert_allclose(cache.out, ref_out, **tol(dtype))
     np.testing.assert_allclose(cache.lse, ref_lse, **tol(dtype))  # both +inf on empty rows
-    dout = rng.standard_normal(out.shape).astype(dtype)
-    grads = fused_attention_backward(dout, cache)
+    dout = rng.standard_normal(out.shape).astype(dtype).reshape(cache.out.shape)
+    grads = drv.flash_backward(dout, cache.q, cache.k, cache.v, cache.out, cache.lse, *args[3:])
     ref = fa._flash_backward_reference(
-        dout.reshape(cache.out.shape), cache.q, cache.k, cache.v, cache.out, cache.lse,
-        cache.mask, causal, *block,
-    )  # fmt: skip
+        dout, cache.q, cache.k, cache.v, cache.out, cache.lse, *args[3:]
+    )
     for g, r in zip(grads, ref, strict=True):
-        np.testing.assert_allclose(g.reshape(r.shape), r, **tol(dtype))
+        np.testing.assert_allclose(g, r, **tol(dtype))
 
 
 PARALLEL_CASES = [
@@ -151,22 +155,22 @@ def _assert_matches_reference(rng, case):
 def test_parallel_path_matches_the_reference(rng, case, monkeypatch):
     # small problems run on one thread (PARALLEL_WORK); force the multi-worker path here; the
     # last case has 3 heads, so on 2 workers the backward uses one partial dq per worker
-    monkeypatch.setattr(fa, "PARALLEL_WORK", 0)
+    monkeypatch.setattr(drv, "PARALLEL_WORK", 0)
     _assert_matches_reference(rng, case)
 
 
 def test_without_threadpoolctl_the_kernel_runs_on_one_worker(rng, monkeypatch):
-    # fa._BLAS_CONTROLLER = False is what _workers records when threadpoolctl is missing
-    monkeypatch.setattr(fa, "_BLAS_CONTROLLER", False)
-    monkeypatch.setattr(fa, "PARALLEL_WORK", 0)
-    assert fa._workers(10**9)[0] == 1
+    # drv._BLAS_CONTROLLER = False is what _workers records when threadpoolctl is missing
+    monkeypatch.setattr(drv, "_BLAS_CONTROLLER", False)
+    monkeypatch.setattr(drv, "PARALLEL_WORK", 0)
+    assert drv._workers(10**9)[0] == 1
     _assert_matches_reference(rng, "mask and causal")
 
 
 def test_result_does_not_depend_on_block_size_or_threads(rng, monkeypatch):
     import numba
 
-    monkeypatch.setattr(fa, "PARALLEL_WORK", 0)
+    monkeypatch.setattr(drv, "PARALLEL_WORK", 0)
     q, k, v, mask, causal, _ = make(rng, "mask and causal")
     dout = rng.standard_normal(q.shape[:-1] + (v.shape[-1],))
     base, cache = fused_attention_forward(q, k, v, mask, causal, 3)
@@ -232,6 +236,113 @@ def test_bad_inputs_raise_clear_errors(rng):
     out, cache = fused_attention_forward(q, k, v)
     with pytest.raises(ValueError, match="dout has shape"):
         fused_attention_backward(np.ones((2, 5, 4)), cache)
+
+
+SCALE_CASES = ["T_q != T_k, odd D, partial tiles", "mask and causal", "k, v shared by heads"]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", SCALE_CASES)
+def test_scale_matches_the_plain_path(rng, case, dtype):
+    q, k, v, mask, causal, block = make(rng, case, dtype)
+    scale = 1.7  # sharper than 1 / sqrt(D): larger scores exercise the online rescaling
+    out, cache = fused_attention_forward(q, k, v, mask, causal, block, scale=scale)
+    q64, k64, v64 = (a.astype(np.float64) for a in (q, k, v))
+    ref, ref_cache = attention_forward(q64, k64, v64, mask, causal, scale=scale)
+    np.testing.assert_allclose(out, ref, **tol(dtype))
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    grads = fused_attention_backward(dout, cache)
+    ref_grads = attention_backward(dout.astype(np.float64), ref_cache)
+    for name, g, r in zip("qkv", grads, ref_grads, strict=True):
+        np.testing.assert_allclose(g, r, err_msg=f"d{name}", **tol(dtype))
+
+
+def test_gradients_with_a_scale_match_finite_differences(rng):
+    q, k, v, mask, causal, block = make(rng, "mask and causal")
+    scale = 0.31
+    out, cache = fused_attention_forward(q, k, v, mask, causal, block, scale=scale)
+    dout = rng.standard_normal(out.shape)
+    dq, dk, dv = fused_attention_backward(dout, cache)
+    f = {
+        "q": lambda x: fused_attention(x, k, v, mask, causal, block, scale=scale),
+        "k": lambda x: fused_attention(q, x, v, mask, causal, block, scale=scale),
+        "v": lambda x: fused_attention(q, k, x, mask, causal, block, scale=scale),
+    }
+    for name, x, g in (("q", q, dq), ("k", k, dk), ("v", v, dv)):
+        assert check_gradient(f[name], x, g, dout=dout) < 1e-6, name
+
+
+def test_against_torch_sdpa_with_scale_and_top_left_causal_recipe(rng):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    q, k, v = (rng.standard_normal(s) for s in ((2, 3, 9, 4), (2, 3, 14, 4), (2, 3, 14, 5)))
+    top_left = np.tril(np.ones((9, 14), dtype=bool))  # torch's is_causal=True (docstrings)
+    out, cache = fused_attention_forward(q, k, v, top_left, block_size=(4, 4), scale=0.8)
+    dout = rng.standard_normal(out.shape)
+    grads = fused_attention_backward(dout, cache)
+    tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
+    tout = F.scaled_dot_product_attention(tq, tk, tv, is_causal=True, scale=0.8)
+    tout.backward(torch.tensor(dout))
+    np.testing.assert_allclose(out, tout.detach().numpy(), rtol=0, atol=1e-10)
+    for g, t in zip(grads, (tq, tk, tv), strict=True):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=0, atol=1e-10)
+
+
+def test_bad_scale_raises(rng):
+    q = rng.standard_normal((2, 5, 4))
+    for bad in (0.0, -0.5, np.inf, np.nan):
+        with pytest.raises(ValueError, match="scale="):
+            fused_attention(q, q, q, scale=bad)
+    with pytest.raises(TypeError, match="scale="):
+        fused_attention_forward(q, q, q, scale="0.5")
+
+
+# ---- the polynomial exponential (npml.nn._flash_exp2) ----------------------------------------
+def _exp2(t, dtype):
+    s = np.array(t, dtype=dtype)
+    total = _exp2_row(s, dtype(0.0))
+    return s, total
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp2_error_is_below_one_epsilon_on_its_range(dtype):
+    # _flash_exp2's claim: relative error < eps(dtype) for t in [t_lo, 1/2], 2^0 = 1 exactly,
+    # exactly 0 below t_lo. The kernels use t <= 0 (plus a rounding-sized excess).
+    lo, eps = EXP2_LOW[np.dtype(dtype)], np.finfo(dtype).eps
+    t = np.concatenate(
+        [
+            np.linspace(lo, 0.5, 2_000_001),  # the whole range, step 5e-4 (float64) or so
+            np.linspace(-1.0, 0.0, 1_000_001),  # near 0, where rows' largest terms are
+            np.arange(lo, 1.0, 0.5)[:, None] + np.array([-1e-6, 0.0, 1e-6]),  # where f -> +-1/2
+            [lo, 0.5, 0.0, -0.0],
+        ],
+        axis=None,
+    )
+    t = np.clip(t, lo, 0.5).astype(dtype)
+    e, total = _exp2(t, dtype)
+    if np.finfo(np.longdouble).precision >= 18:  # x87 extended: exact enough for float64 too
+        ref = np.exp2(t.astype(np.longdouble))
+        bound = eps
+    else:  # np.exp2 in float64 is itself off by up to about one float64 epsilon
+        ref = np.exp2(t.astype(np.float64))
+        bound = eps if dtype == np.float32 else 2 * eps
+    rel = np.abs(e.astype(ref.dtype) - ref) / ref
+    assert rel.max() < bound, (float(rel.max() / eps), t[np.argmax(rel)])
+    # the returned row sum: any summation order is within n * eps of the exact sum
+    assert abs(total - math.fsum(e.tolist())) <= e.size * eps * math.fsum(e.tolist())
+    assert _exp2([0.0], dtype)[0][0] == 1.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp2_is_zero_far_below_and_never_nan(dtype):
+    lo = EXP2_LOW[np.dtype(dtype)]
+    very_negative = [np.nextafter(dtype(lo), dtype(-np.inf)), lo - 1, -1e4, -1e30, -1e38]
+    e, total = _exp2(very_negative, dtype)
+    assert np.all(e == 0.0) and total == 0.0
+    # relative to a row maximum m: 2^(s - m), with the masked sentinel -1e30 giving 0
+    s = np.array([3.0, 2.0, -1e30, 3.0 + lo], dtype=dtype)
+    _exp2_row(s, dtype(3.0))
+    np.testing.assert_allclose(s, [1.0, 0.5, 0.0, 2.0**lo], rtol=np.finfo(dtype).eps)
 
 
 def test_use_fused_rule():
