@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from npml._checks import check_array, check_last_dim
+from npml._checks import check_array, check_bool, check_last_dim
 from npml._estimator import constructor_params
 
 # Bounds of every hyperparameter (and of the GP noise) when they are optimised, as values
@@ -47,6 +47,9 @@ class Kernel(ABC):
     """
 
     _hyperparameters: tuple[str, ...] = ()
+    # Whether the Gram matrix of finite input is always finite (bounded profiles such as the
+    # RBF's); the others' Gram matrices are checked in __call__, so an overflow raises.
+    _bounded: bool = False
 
     # -- to implement -----------------------------------------------------------------------
     @abstractmethod
@@ -81,7 +84,16 @@ class Kernel(ABC):
         if Y is not None:
             Y = _check_X(Y, "Y")
             check_last_dim(Y, "Y", X.shape[1])
-        return self._gram(X, Y)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below
+            K = self._gram(X, Y)
+        if not self._bounded and not np.isfinite(K).all():
+            n_bad = int(K.size - np.count_nonzero(np.isfinite(K)))
+            largest = max(float(np.max(np.abs(A), initial=0.0)) for A in (X, Y) if A is not None)
+            raise ValueError(
+                f"{self!r} gives {n_bad} non-finite Gram matrix entries: its values overflow "
+                f"float64 for X (max |X| = {largest:.3g}) and these hyperparameters; rescale X"
+            )
+        return K
 
     def diag(self, X: np.ndarray) -> np.ndarray:
         """``k(X[i], X[i])`` for every row, shape (N,), without the full Gram matrix."""
@@ -172,6 +184,7 @@ class Kernel(ABC):
         ``deep`` is accepted for scikit-learn's ``clone``; a composite kernel's children
         are returned as they are. :meth:`clone` makes the independent copy.
         """
+        check_bool(deep, "deep")
         return {name: getattr(self, name) for name in constructor_params(type(self))}
 
     def clone(self) -> Kernel:
@@ -207,6 +220,7 @@ class _Pair(Kernel):
                 raise TypeError(f"{name}={k!r} is not a Kernel")
         self.k1 = k1
         self.k2 = k2
+        self._bounded = k1._bounded and k2._bounded
 
     def _theta_parts(self) -> list[tuple[str, np.ndarray]]:
         return [(f"k1__{n}", v) for n, v in self.k1._theta_parts()] + [
