@@ -172,6 +172,11 @@ def test_hyperparameters_out_of_range_are_refused(make, name, value):
         (lambda: GaussianProcessRegressor(RBF(), n_restarts=-1).fit(X, Y), "n_restarts"),
         (lambda: fitted_gp().sample_posterior(X, n_samples=0), "n_samples"),
         (lambda: polynomial_features(X, max_features=0), "max_features"),
+        (lambda: RBF().with_theta([1000.0, 0.0]), r"theta\[0\]=1000"),
+        (lambda: (RBF() + White()).with_theta([0.0, 0.0, -800.0]), r"theta\[2\]=-800"),
+        (lambda: fitted_gp().log_marginal_likelihood([0.0, 0.0, -800.0]), r"theta\[-1\]=-800"),
+        (lambda: RBF().gradient_dot(X, np.eye(6), K="a"), "K="),
+        (lambda: RBF().gradient_dot(X, np.eye(6), K=np.eye(5)), r"K has shape \(5, 5\)"),
     ],
 )
 def test_other_hyperparameters_are_checked(make, name):

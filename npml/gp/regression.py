@@ -57,6 +57,7 @@ from npml.gp.likelihood import (
 )
 from npml.kernels import HYPERPARAMETER_BOUNDS, Kernel, NotPositiveDefiniteError
 
+_LOG_MAX = float(np.log(np.finfo(np.float64).max))
 JITTER = 1e-10  # relative to the mean prior variance, added only when noise == 0
 
 
@@ -208,6 +209,11 @@ class GaussianProcessRegressor(Estimator):
         theta = check_array(theta, "theta", ndim=1, dtype=np.float64)
         if theta.shape != self.theta_.shape:
             raise ValueError(f"theta has shape {theta.shape}; expected {self.theta_.shape}")
+        if self.noise_ > 0 and not -_LOG_MAX <= theta[-1] <= _LOG_MAX:
+            raise ValueError(
+                f"theta[-1]={theta[-1]:g} (log noise) is out of range: exp(theta) is not a "
+                f"finite positive float64; expected |theta| <= {_LOG_MAX:.1f}"
+            )
         kernel, noise = _unpack(self.kernel_, self.noise_, theta)
         lml, grad = _log_marginal_likelihood(
             kernel, self.X_train_, self.y_train_, noise, self.jitter_, eval_gradient

@@ -36,6 +36,8 @@ from npml._estimator import constructor_params
 # Bounds of every hyperparameter (and of the GP noise) when they are optimised, as values
 # (not logs); scikit-learn's defaults, so optimised fits are comparable.
 HYPERPARAMETER_BOUNDS = (1e-5, 1e5)
+# exp(theta) is a finite, non-zero float64 for |theta| up to log(float64 max) ~ 709.78.
+_LOG_MAX = float(np.log(np.finfo(np.float64).max))
 
 
 class Kernel(ABC):
@@ -123,6 +125,8 @@ class Kernel(ABC):
         X = _check_X(X, "X")
         N = X.shape[0]
         W = check_array(W, "W", ndim=2, dtype=np.float64)
+        if K is not None:
+            K = check_array(K, "K", ndim=2, dtype=np.float64)
         for name, M in (("W", W), ("K", K)):
             if M is not None and M.shape != (N, N):
                 raise ValueError(f"{name} has shape {M.shape}; expected ({N}, {N})")
@@ -176,6 +180,13 @@ class Kernel(ABC):
         theta = check_array(theta, "theta", ndim=1, dtype=np.float64)
         if theta.size != self.n_theta:
             raise ValueError(f"theta has {theta.size} entries; expected {self.n_theta}")
+        too_big = np.flatnonzero(np.abs(theta) > _LOG_MAX)
+        if too_big.size:
+            k = int(too_big[0])
+            raise ValueError(
+                f"theta[{k}]={theta[k]:g} is out of range: exp(theta) is not a finite positive "
+                f"float64; expected |theta| <= {_LOG_MAX:.1f}"
+            )
         return theta
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
