@@ -74,7 +74,8 @@ class GaussianProcessRegressor(Estimator):
     normalize_y : bool, default False
         Subtract the targets' mean and divide by their standard deviation before fitting
         (predictions are scaled back; ``noise`` and the likelihood refer to the scaled
-        targets, as in scikit-learn).
+        targets, as in scikit-learn). Computed on ``y / max|y|`` when the plain formulas
+        would overflow, so targets near the float64 limit (``1e308``) work.
     optimize : bool, default False
         Maximise the log marginal likelihood with L-BFGS-B over ``kernel.theta`` and
         ``log noise`` (when ``noise > 0``; noise-free stays noise-free), each within
