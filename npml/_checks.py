@@ -77,8 +77,11 @@ def check_array(
     dtype : {"float", "int", "bool", None} or numpy dtype, default "float"
         ``"float"`` keeps float32/float64 and converts integers and bools to float64;
         ``"int"`` requires integers; a NumPy dtype converts to it; ``None`` keeps the input's.
+        Complex input is refused for ``"float"`` and every real NumPy dtype (``ValueError``
+        starting "Complex data not supported", as scikit-learn words it) rather than cast
+        with the imaginary part dropped.
     finite : bool, default True
-        Raise if a float array holds NaN or infinity.
+        Raise if a float (or complex) array holds NaN or infinity.
     min_size : int, default 0
         Minimum number of elements.
     copy : bool, default False
@@ -96,9 +99,13 @@ def check_array(
         raise TypeError(f"{name} could not be converted to an array: {err}") from None
     if arr.dtype == object or arr.dtype.kind in "USV":
         raise TypeError(f"{name} has dtype {arr.dtype}; expected numbers")
+    if arr.dtype.kind == "c" and _is_real_target(dtype):
+        # One rule for every float target: casting would drop the imaginary part with only a
+        # ComplexWarning. The wording is the one scikit-learn's estimator checks look for.
+        raise ValueError(
+            f"Complex data not supported: {name} has dtype {arr.dtype}; expected real numbers"
+        )
     if dtype == "float":
-        if arr.dtype.kind == "c":
-            raise TypeError(f"{name} has complex dtype {arr.dtype}; expected real numbers")
         if arr.dtype not in (np.float32, np.float64):
             arr = arr.astype(np.float64)
     elif dtype == "int":
@@ -121,10 +128,46 @@ def check_array(
             raise ValueError(f"{name} has ndim={arr.ndim} (shape {arr.shape}); expected {want}")
     if arr.size < min_size:
         raise ValueError(f"{name} has {arr.size} elements; expected at least {min_size}")
-    if finite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    if finite and arr.dtype.kind in "fc" and not np.isfinite(arr).all():
         n_bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} contains {n_bad} non-finite value(s) (NaN or inf)")
     return arr
+
+
+def _is_real_target(dtype: Any) -> bool:
+    """Whether ``check_array``'s ``dtype`` is ``"float"`` or a real NumPy dtype (float, int,
+    bool), into which a complex array would be cast by dropping its imaginary part."""
+    if isinstance(dtype, str) and dtype in ("float", "int", "bool"):
+        return dtype == "float"  # "int" and "bool" reject complex with their own TypeError
+    if dtype is None:
+        return False
+    try:
+        return np.dtype(dtype).kind in "biuf"
+    except TypeError:
+        return False
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Check that a flag is a bool (or ``np.bool_``) and return it as a Python bool.
+
+    ``check_bool("no", "causal")`` raises ``TypeError``: a non-empty string (or a number,
+    or an array) would otherwise be silently truthy.
+
+    Parameters
+    ----------
+    value : bool or numpy.bool_
+    name : str
+        The argument's name, used in the error message.
+
+    Returns
+    -------
+    bool
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"{name}={_short(value)} of type {type(value).__name__}; expected True or False"
+        )
+    return bool(value)
 
 
 def check_finite(x: np.ndarray, name: str) -> None:

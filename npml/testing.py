@@ -29,6 +29,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from npml._checks import check_scalar
+
 
 def numerical_gradient(
     f: Callable[[np.ndarray], np.ndarray | float],
@@ -55,12 +57,15 @@ def numerical_gradient(
     ndarray, shape of x
         The estimated gradient.
     """
+    if not callable(f):
+        raise TypeError(f"f={f!r} is not callable")
     if not isinstance(x, np.ndarray):
         raise TypeError(f"x must be an ndarray (perturbed in place), got {type(x).__name__}")
     if x.dtype.kind != "f":
         raise TypeError(f"x has dtype {x.dtype}; expected a float array")
-    if not eps > 0:
-        raise ValueError(f"eps={eps} must be > 0")
+    if not x.flags.writeable:
+        raise ValueError("x is read-only; it must be writeable so it can be perturbed in place")
+    eps = check_scalar(eps, "eps", low=0.0, low_inclusive=False)
     grad = np.zeros_like(x, dtype=np.float64)
     flat_x = x.reshape(-1)  # a view: perturbs x itself
     if not np.shares_memory(flat_x, x):
@@ -77,11 +82,13 @@ def numerical_gradient(
 
     for i in range(flat_x.size):
         old = flat_x[i]
-        flat_x[i] = old + eps
-        plus = objective()
-        flat_x[i] = old - eps
-        minus = objective()
-        flat_x[i] = old
+        try:
+            flat_x[i] = old + eps
+            plus = objective()
+            flat_x[i] = old - eps
+            minus = objective()
+        finally:  # x is the caller's array: restored even when f raises
+            flat_x[i] = old
         flat_g[i] = (plus - minus) / (2.0 * eps)
     return grad
 
@@ -95,7 +102,8 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
 
     Scaling by the largest entry (rather than entry by entry) keeps gradient entries that
     are ~0 from turning finite-difference round-off into a large "relative" error. Two
-    all-zero arrays have error 0.
+    all-zero arrays have error 0. A NaN or infinity in either array gives ``inf``: a
+    gradient check must never pass on a function that returns NaN.
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -103,6 +111,8 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
     if a.size == 0:
         return 0.0
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return float("inf")  # max(0.0, nan) would be 0.0: NaN must not read as agreement
     scale = max(float(np.max(np.abs(a))), float(np.max(np.abs(b))))
     diff = float(np.max(np.abs(a - b)))
     if scale == 0.0:

@@ -4,6 +4,7 @@ import pytest
 from npml._checks import (
     as_rng,
     check_array,
+    check_bool,
     check_choice,
     check_is_fitted,
     check_last_dim,
@@ -84,3 +85,31 @@ def test_check_scalar_accepts_numpy_scalars_for_int_and_float():
     assert check_scalar(np.float32(0.5), "p", kind=float) == np.float32(0.5)
     with pytest.raises(TypeError, match="d_model=2.5 of type float; expected Integral"):
         check_scalar(2.5, "d_model", kind=int)
+
+
+@pytest.mark.parametrize("value", [True, False, np.bool_(True), np.bool_(False)])
+def test_check_bool_accepts_bools(value):
+    out = check_bool(value, "causal")
+    assert out is bool(value)
+
+
+@pytest.mark.parametrize("value", ["no", "", 0, 1, 1.0, None, np.array([True]), [True]])
+def test_check_bool_rejects_everything_else_naming_the_argument(value):
+    with pytest.raises(TypeError, match="causal=.*expected True or False"):
+        check_bool(value, "causal")
+
+
+@pytest.mark.parametrize(
+    "dtype", ["float", np.float64, np.float32, "float64", np.dtype(np.float32), np.int64]
+)
+@pytest.mark.parametrize("x", [np.ones(3) + 1j, np.ones((2, 2), np.complex64), [1 + 0j]])
+def test_check_array_refuses_complex_for_every_real_target(x, dtype):
+    with pytest.raises(ValueError, match="Complex data not supported: X has dtype complex"):
+        check_array(x, "X", dtype=dtype)
+
+
+def test_check_array_keeps_complex_only_when_asked():
+    assert check_array(np.ones(2) + 1j, "z", dtype=None).dtype == np.complex128
+    assert check_array(np.ones(2) + 1j, "z", dtype=np.complex128).dtype == np.complex128
+    with pytest.raises(ValueError, match="z contains 1 non-finite"):
+        check_array(np.array([1 + 1j, np.nan]), "z", dtype=None)

@@ -31,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.linalg import blas, lapack
 
+from npml._checks import check_array, check_bool, check_same_length, check_scalar
 from npml.kernels import Kernel, cholesky_lower, cholesky_solve
 
 NOT_PD_REMEDY = (
@@ -83,28 +84,74 @@ def log_marginal_likelihood(
     Parameters
     ----------
     kernel : Kernel
-    X : ndarray, shape (N, D)
-    y : ndarray, shape (N,)
+    X : array_like, shape (N, D)
+    y : array_like, shape (N,)
     noise : float
         :math:`\\sigma_\\epsilon^2 \\ge 0`. When positive, its log is the last entry of the
         gradient.
     jitter : float, default 0.0
-        Added to the diagonal like ``noise`` but held fixed (the noise-free case).
+        Added to the diagonal like ``noise`` but held fixed (the noise-free case); ``>= 0``.
     eval_gradient : bool, default False
         Also return the gradient with respect to ``kernel.theta`` (and ``log noise``).
 
     Returns
     -------
     float, or (float, ndarray of shape (n_theta,))
+
+    Raises
+    ------
+    NotPositiveDefiniteError
+        If :math:`K_y` cannot be factorised (increase ``noise``).
+    ValueError
+        For invalid arguments, and when the likelihood or its gradient overflows float64
+        (targets ``y`` far too large for the kernel's variance: rescale them).
     """
+    if not isinstance(kernel, Kernel):
+        raise TypeError(f"kernel={kernel!r} is not an npml.kernels.Kernel")
+    X = check_array(X, "X", ndim=2, dtype=np.float64, min_size=1)
+    y = check_array(y, "y", ndim=1, dtype=np.float64)
+    check_same_length(X, "X", y, "y")
+    noise = float(check_scalar(noise, "noise", low=0.0))
+    jitter = float(check_scalar(jitter, "jitter", low=0.0))
+    eval_gradient = check_bool(eval_gradient, "eval_gradient")
+    lml, grad = _log_marginal_likelihood(kernel, X, y, noise, jitter, eval_gradient)
+    check_likelihood_finite(lml, grad, y)
+    return (lml, grad) if eval_gradient else lml
+
+
+def check_likelihood_finite(lml: float, grad: np.ndarray | None, y: np.ndarray) -> None:
+    """Raise a ``ValueError`` naming ``y`` if the likelihood (or gradient) overflowed."""
+    if np.isfinite(lml) and (grad is None or np.isfinite(grad).all()):
+        return
+    what = "log marginal likelihood" if not np.isfinite(lml) else "its gradient"
+    raise ValueError(
+        f"the {what} is not finite in float64: y (max |y| = {np.max(np.abs(y)):.3g}) is too "
+        "large for the kernel's prior variance; rescale y (GaussianProcessRegressor's "
+        "normalize_y=True does) or raise the kernel's variance"
+    )
+
+
+def _log_marginal_likelihood(
+    kernel: Kernel,
+    X: np.ndarray,
+    y: np.ndarray,
+    noise: float,
+    jitter: float,
+    eval_gradient: bool,
+) -> tuple[float, np.ndarray | None]:
+    """:func:`log_marginal_likelihood` on validated input; the result may be non-finite
+    (the caller decides whether that is an error or a corner for an optimiser to avoid)."""
     K = kernel(X)  # (N, N)
     K_y = K.copy() if eval_gradient else K  # the gradient reuses K; the factor overwrites K_y
     K_y[np.diag_indices_from(K_y)] += noise + jitter
-    L, alpha, lml = posterior_factor(K_y, y)
-    if not eval_gradient:
-        return lml
-    W = lml_weights(L, alpha)  # (N, N)
-    grad = 0.5 * kernel.gradient_dot(X, W, K)  # Eq. 5.9 for the kernel's theta
-    if noise > 0:
-        grad = np.append(grad, 0.5 * noise * np.trace(W))
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by the caller
+        L, alpha, lml = posterior_factor(K_y, y)
+        if not eval_gradient:
+            return lml, None
+        W = lml_weights(L, alpha)  # (N, N)
+        if not np.isfinite(W).all():  # alpha alpha^T overflowed
+            return lml, np.full(kernel.n_theta + (noise > 0), np.nan)
+        grad = 0.5 * kernel._gradient_dot(X, W, K)  # Eq. 5.9 for the kernel's theta
+        if noise > 0:
+            grad = np.append(grad, 0.5 * noise * np.trace(W))
     return lml, grad

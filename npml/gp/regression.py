@@ -43,15 +43,21 @@ from scipy.optimize import minimize
 from npml._checks import (
     as_rng,
     check_array,
+    check_bool,
     check_is_fitted,
     check_last_dim,
     check_same_length,
     check_scalar,
 )
 from npml._estimator import Estimator
-from npml.gp.likelihood import log_marginal_likelihood, posterior_factor
+from npml.gp.likelihood import (
+    _log_marginal_likelihood,
+    check_likelihood_finite,
+    posterior_factor,
+)
 from npml.kernels import HYPERPARAMETER_BOUNDS, Kernel, NotPositiveDefiniteError
 
+_LOG_MAX = float(np.log(np.finfo(np.float64).max))
 JITTER = 1e-10  # relative to the mean prior variance, added only when noise == 0
 
 
@@ -68,7 +74,8 @@ class GaussianProcessRegressor(Estimator):
     normalize_y : bool, default False
         Subtract the targets' mean and divide by their standard deviation before fitting
         (predictions are scaled back; ``noise`` and the likelihood refer to the scaled
-        targets, as in scikit-learn).
+        targets, as in scikit-learn). Computed on ``y / max|y|`` when the plain formulas
+        would overflow, so targets near the float64 limit (``1e308``) work.
     optimize : bool, default False
         Maximise the log marginal likelihood with L-BFGS-B over ``kernel.theta`` and
         ``log noise`` (when ``noise > 0``; noise-free stays noise-free), each within
@@ -122,6 +129,8 @@ class GaussianProcessRegressor(Estimator):
         """Condition on ``X`` (N, D) and ``y`` (N,); optionally fit the hyperparameters."""
         _check_kernel(self.kernel)
         noise = float(check_scalar(self.noise, "noise", low=0.0))
+        normalize_y = check_bool(self.normalize_y, "normalize_y")
+        optimize = check_bool(self.optimize, "optimize")
         check_scalar(self.n_restarts, "n_restarts", kind=numbers.Integral, low=0)
         X = check_array(X, "X", ndim=2, dtype=np.float64, min_size=1, copy=True)
         y = check_array(y, "y", ndim=1, dtype=np.float64, copy=True)
@@ -129,18 +138,19 @@ class GaussianProcessRegressor(Estimator):
         kernel = self.kernel.clone()
 
         y_mean, y_std = 0.0, 1.0
-        if self.normalize_y:
-            y_mean, y_std = float(y.mean()), float(y.std())
-            if y_std < 10 * np.finfo(np.float64).eps:  # constant targets: only centre them
-                y_std = 1.0
-            y = (y - y_mean) / y_std
+        if normalize_y:
+            y, y_mean, y_std = _normalize(y)
         jitter = JITTER * float(np.mean(kernel.diag(X))) if noise == 0 else 0.0
 
-        if self.optimize:
+        if optimize:
             kernel, noise = self._optimize(kernel, X, y, noise, jitter)
         K_y = kernel(X)  # (N, N)
         K_y[np.diag_indices_from(K_y)] += noise + jitter
-        L, alpha, lml = posterior_factor(K_y, y)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below
+            L, alpha, lml = posterior_factor(K_y, y)
+        if not np.isfinite(alpha).all():
+            lml = np.nan  # the predictions would be garbage too: report it as below
+        check_likelihood_finite(lml, None, y)
 
         self.kernel_, self.noise_, self.jitter_ = kernel, noise, jitter
         self.theta_ = _pack(kernel, noise)
@@ -161,8 +171,10 @@ class GaussianProcessRegressor(Estimator):
         def objective(theta):
             k, s = _unpack(kernel, noise, theta)
             try:
-                lml, grad = log_marginal_likelihood(k, X, y, s, jitter, eval_gradient=True)
+                lml, grad = _log_marginal_likelihood(k, X, y, s, jitter, eval_gradient=True)
             except NotPositiveDefiniteError:  # a bad corner of the box: steer away from it
+                return np.inf, np.zeros_like(theta)
+            if not (np.isfinite(lml) and np.isfinite(grad).all()):  # overflow: likewise
                 return np.inf, np.zeros_like(theta)
             return -lml, -grad
 
@@ -190,6 +202,7 @@ class GaussianProcessRegressor(Estimator):
             Also return the analytic gradient (Rasmussen & Williams, Eq. 5.9).
         """
         check_is_fitted(self, "alpha_")
+        eval_gradient = check_bool(eval_gradient, "eval_gradient")
         if theta is None:
             if not eval_gradient:
                 return self.log_marginal_likelihood_value_
@@ -197,10 +210,17 @@ class GaussianProcessRegressor(Estimator):
         theta = check_array(theta, "theta", ndim=1, dtype=np.float64)
         if theta.shape != self.theta_.shape:
             raise ValueError(f"theta has shape {theta.shape}; expected {self.theta_.shape}")
+        if self.noise_ > 0 and not -_LOG_MAX <= theta[-1] <= _LOG_MAX:
+            raise ValueError(
+                f"theta[-1]={theta[-1]:g} (log noise) is out of range: exp(theta) is not a "
+                f"finite positive float64; expected |theta| <= {_LOG_MAX:.1f}"
+            )
         kernel, noise = _unpack(self.kernel_, self.noise_, theta)
-        return log_marginal_likelihood(
+        lml, grad = _log_marginal_likelihood(
             kernel, self.X_train_, self.y_train_, noise, self.jitter_, eval_gradient
         )
+        check_likelihood_finite(lml, grad, self.y_train_)
+        return (lml, grad) if eval_gradient else lml
 
     # -- prediction ---------------------------------------------------------------------------
     def predict(
@@ -216,19 +236,26 @@ class GaussianProcessRegressor(Estimator):
         cov : ndarray, shape (M, M), if ``return_cov``
         """
         check_is_fitted(self, "alpha_")
+        return_std = check_bool(return_std, "return_std")
+        return_cov = check_bool(return_cov, "return_cov")
         if return_std and return_cov:
             raise ValueError("return_std=True and return_cov=True; ask for at most one")
         X = check_array(X, "X", ndim=2, dtype=np.float64)
         check_last_dim(X, "X", self.n_features_in_)
         K_s = self.kernel_(X, self.X_train_)  # Sigma_21, (M, N)
-        mean = self.y_std_ * (K_s @ self.alpha_) + self.y_mean_  # (M,)
+        with np.errstate(over="ignore"):
+            mean = self.y_std_ * (K_s @ self.alpha_) + self.y_mean_  # (M,)
+        _check_representable(mean, "posterior mean")
         if not (return_std or return_cov):
             return mean
         # V = L^{-1} Sigma_12, (N, M); K_s.T is Fortran-ordered, so solved in place.
         V = solve_triangular(self.L_, K_s.T, lower=True, check_finite=False, overwrite_b=True)
         if return_cov:
             cov = self.kernel_(X) - V.T @ V  # (M, M)
-            return mean, cov * self.y_std_**2
+            with np.errstate(over="ignore"):  # y_std_**2 alone may overflow; cov need not
+                cov = (cov * self.y_std_) * self.y_std_
+            _check_representable(cov, "posterior covariance")
+            return mean, cov
         var = self.kernel_.diag(X) - np.einsum("nm,nm->m", V, V)  # (M,)
         # Round-off can leave tiny negative variances where the posterior is certain.
         np.maximum(var, 0.0, out=var)
@@ -251,6 +278,33 @@ class GaussianProcessRegressor(Estimator):
         shape (n_samples, M)."""
         mean, cov = self.predict(X, return_cov=True)
         return _sample(mean, cov, n_samples, rng)
+
+
+def _normalize(y: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """``(y - mean) / std``, the mean and the std (1 for constant targets, which are only
+    centred); computed on ``y / max|y|`` when the plain formulas overflow (|y| ~ 1e308)."""
+    tiny = 10 * np.finfo(np.float64).eps
+    with np.errstate(over="ignore", invalid="ignore"):
+        y_mean, y_std = float(y.mean()), float(y.std())
+        if np.isfinite(y_mean) and np.isfinite(y_std):
+            y_std = 1.0 if y_std < tiny else y_std  # constant targets: only centre them
+            y_n = (y - y_mean) / y_std
+            if np.isfinite(y_n).all():
+                return y_n, y_mean, y_std
+    scale = float(np.max(np.abs(y)))  # > 1e150 here, so the std is far above `tiny`
+    y_s = y / scale
+    mean_s, std_s = float(y_s.mean()), float(y_s.std())
+    if std_s == 0.0:
+        return (y_s - mean_s) * scale, mean_s * scale, 1.0
+    return (y_s - mean_s) / std_s, mean_s * scale, std_s * scale
+
+
+def _check_representable(values: np.ndarray, what: str) -> None:
+    if not np.isfinite(values).all():
+        raise ValueError(
+            f"the {what} overflows float64 (the targets' scale is too large to represent "
+            "it); rescale y before fitting"
+        )
 
 
 def _check_kernel(kernel: object) -> Kernel:

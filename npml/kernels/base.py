@@ -30,12 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from npml._checks import check_array, check_last_dim
+from npml._checks import check_array, check_bool, check_last_dim
 from npml._estimator import constructor_params
 
 # Bounds of every hyperparameter (and of the GP noise) when they are optimised, as values
 # (not logs); scikit-learn's defaults, so optimised fits are comparable.
 HYPERPARAMETER_BOUNDS = (1e-5, 1e5)
+# exp(theta) is a finite, non-zero float64 for |theta| up to log(float64 max) ~ 709.78.
+_LOG_MAX = float(np.log(np.finfo(np.float64).max))
 
 
 class Kernel(ABC):
@@ -47,6 +49,9 @@ class Kernel(ABC):
     """
 
     _hyperparameters: tuple[str, ...] = ()
+    # Whether the Gram matrix of finite input is always finite (bounded profiles such as the
+    # RBF's); the others' Gram matrices are checked in __call__, so an overflow raises.
+    _bounded: bool = False
 
     # -- to implement -----------------------------------------------------------------------
     @abstractmethod
@@ -81,7 +86,16 @@ class Kernel(ABC):
         if Y is not None:
             Y = _check_X(Y, "Y")
             check_last_dim(Y, "Y", X.shape[1])
-        return self._gram(X, Y)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below
+            K = self._gram(X, Y)
+        if not self._bounded and not np.isfinite(K).all():
+            n_bad = int(K.size - np.count_nonzero(np.isfinite(K)))
+            largest = max(float(np.max(np.abs(A), initial=0.0)) for A in (X, Y) if A is not None)
+            raise ValueError(
+                f"{self!r} gives {n_bad} non-finite Gram matrix entries: its values overflow "
+                f"float64 for X (max |X| = {largest:.3g}) and these hyperparameters; rescale X"
+            )
+        return K
 
     def diag(self, X: np.ndarray) -> np.ndarray:
         """``k(X[i], X[i])`` for every row, shape (N,), without the full Gram matrix."""
@@ -111,6 +125,8 @@ class Kernel(ABC):
         X = _check_X(X, "X")
         N = X.shape[0]
         W = check_array(W, "W", ndim=2, dtype=np.float64)
+        if K is not None:
+            K = check_array(K, "K", ndim=2, dtype=np.float64)
         for name, M in (("W", W), ("K", K)):
             if M is not None and M.shape != (N, N):
                 raise ValueError(f"{name} has shape {M.shape}; expected ({N}, {N})")
@@ -164,6 +180,13 @@ class Kernel(ABC):
         theta = check_array(theta, "theta", ndim=1, dtype=np.float64)
         if theta.size != self.n_theta:
             raise ValueError(f"theta has {theta.size} entries; expected {self.n_theta}")
+        too_big = np.flatnonzero(np.abs(theta) > _LOG_MAX)
+        if too_big.size:
+            k = int(too_big[0])
+            raise ValueError(
+                f"theta[{k}]={theta[k]:g} is out of range: exp(theta) is not a finite positive "
+                f"float64; expected |theta| <= {_LOG_MAX:.1f}"
+            )
         return theta
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -172,6 +195,7 @@ class Kernel(ABC):
         ``deep`` is accepted for scikit-learn's ``clone``; a composite kernel's children
         are returned as they are. :meth:`clone` makes the independent copy.
         """
+        check_bool(deep, "deep")
         return {name: getattr(self, name) for name in constructor_params(type(self))}
 
     def clone(self) -> Kernel:
@@ -207,6 +231,7 @@ class _Pair(Kernel):
                 raise TypeError(f"{name}={k!r} is not a Kernel")
         self.k1 = k1
         self.k2 = k2
+        self._bounded = k1._bounded and k2._bounded
 
     def _theta_parts(self) -> list[tuple[str, np.ndarray]]:
         return [(f"k1__{n}", v) for n, v in self.k1._theta_parts()] + [

@@ -31,6 +31,7 @@ class Constant(Kernel):
     """
 
     _hyperparameters = ("value",)
+    _bounded = True
 
     def __init__(self, value: float = 1.0) -> None:
         self.value = float(check_scalar(value, "value", low=0.0))
@@ -61,6 +62,7 @@ class White(Kernel):
     """
 
     _hyperparameters = ("noise",)
+    _bounded = True
 
     def __init__(self, noise: float = 1.0) -> None:
         self.noise = float(check_scalar(noise, "noise", low=0.0))

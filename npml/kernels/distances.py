@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit, prange
 
 from npml._checks import check_array, check_last_dim
+from npml._threading import parallel_region
 
 # Above this many features the BLAS expansion beats direct differences.
 DIRECT_MAX_FEATURES = 32
@@ -120,8 +121,11 @@ def _sq_dist(X: np.ndarray, Y: np.ndarray | None = None) -> np.ndarray:
     Y = X if same else np.ascontiguousarray(Y, dtype=np.float64)
     if X.shape[1] > DIRECT_MAX_FEATURES:
         return _sq_dist_blas(X, Y, same)
-    kernel = _sq_dist_kernel if X.size * Y.shape[0] >= PARALLEL_MIN_WORK else _sq_dist_kernel_serial
-    return kernel(X, np.ascontiguousarray(Y.T))
+    YT = np.ascontiguousarray(Y.T)  # (D, M)
+    if X.size * Y.shape[0] < PARALLEL_MIN_WORK:
+        return _sq_dist_kernel_serial(X, YT)
+    with parallel_region():  # Python threads may share the kernel (npml._threading)
+        return _sq_dist_kernel(X, YT)
 
 
 @njit(cache=True, error_model="numpy")
@@ -177,9 +181,10 @@ def weighted_sq_diff_sums(A: np.ndarray, X: np.ndarray) -> np.ndarray:
     A = np.ascontiguousarray(A, dtype=np.float64)
     X = np.ascontiguousarray(X, dtype=np.float64)
     XT = np.ascontiguousarray(X.T)  # (D, N)
-    parallel = A.size * X.shape[1] >= PARALLEL_MIN_WORK
-    kernel = _weighted_sq_diff_sums_kernel if parallel else _weighted_sq_diff_sums_kernel_serial
-    return kernel(A, X, XT)
+    if A.size * X.shape[1] < PARALLEL_MIN_WORK:
+        return _weighted_sq_diff_sums_kernel_serial(A, X, XT)
+    with parallel_region():
+        return _weighted_sq_diff_sums_kernel(A, X, XT)
 
 
 def _weighted_sq_diff_sums_reference(A: np.ndarray, X: np.ndarray) -> np.ndarray:

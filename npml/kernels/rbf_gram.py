@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from npml._threading import parallel_region
 from npml.kernels.distances import (
     DIRECT_MAX_FEATURES,
     PARALLEL_MIN_WORK,
@@ -152,6 +153,7 @@ def rbf_gram(Xs: np.ndarray, Ys: np.ndarray | None, variance: float) -> np.ndarr
     Xs = np.ascontiguousarray(Xs, dtype=np.float64)
     symmetric = Ys is None
     YsT = np.ascontiguousarray((Xs if symmetric else Ys).T, dtype=np.float64)  # (D, M)
-    work = Xs.size * YsT.shape[1]
-    kernel = _rbf_gram_kernel if work >= PARALLEL_MIN_WORK else _rbf_gram_kernel_serial
-    return kernel(Xs, YsT, float(variance), symmetric)
+    if Xs.size * YsT.shape[1] < PARALLEL_MIN_WORK:
+        return _rbf_gram_kernel_serial(Xs, YsT, float(variance), symmetric)
+    with parallel_region():  # Python threads may share the kernel (npml._threading)
+        return _rbf_gram_kernel(Xs, YsT, float(variance), symmetric)

@@ -127,6 +127,7 @@ class RBF(_Stationary):
     """
 
     _hyperparameters = ("length_scale", "variance")
+    _bounded = True  # exp(-q/2) lies in [0, 1] for every q >= 0, inf included
 
     def __init__(self, length_scale: float | np.ndarray = 1.0, variance: float = 1.0) -> None:
         self._init_scale(length_scale, variance)
@@ -207,6 +208,7 @@ class RationalQuadratic(_Stationary):
     """
 
     _hyperparameters = ("length_scale", "alpha", "variance")
+    _bounded = True  # (1 + q / 2 alpha)^-alpha lies in [0, 1] for every q >= 0
 
     def __init__(
         self, length_scale: float | np.ndarray = 1.0, alpha: float = 1.0, variance: float = 1.0
