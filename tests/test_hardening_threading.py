@@ -32,12 +32,24 @@ SCRIPT = textwrap.dedent(
     A = rng.standard_normal((600, 600))
     assert _threading.threading_layer() is None  # nothing parallel has run yet
     kernel = RBF(0.7)
-    results, errors = {}, []
+    # The case: fused attention on (1, 4, 512, 32), and an AdamW step (both parallel).
+    from npml.nn import Parameter, fused_attention
+    from npml.optim import AdamW
+
+    q, k, v = (rng.standard_normal((1, 4, 512, 32)).astype(np.float32) for _ in range(3))
+    results, errors, steps = {}, [], {}
 
     def work(i):
         try:
+            p = Parameter(np.ones(1 << 18, dtype=np.float32))
+            opt = AdamW([p], lr=1e-3)
             for _ in range(8):
-                results[i] = (sq_dist(X), kernel(X), weighted_sq_diff_sums(A, X))
+                p.grad = np.full_like(p.data, 0.5)
+                opt.step()
+                results[i] = (
+                    sq_dist(X), kernel(X), weighted_sq_diff_sums(A, X), fused_attention(q, k, v)
+                )
+            steps[i] = p.data.copy()
         except BaseException as err:  # reported by the main thread
             errors.append(err)
 
@@ -47,9 +59,10 @@ SCRIPT = textwrap.dedent(
     for t in threads:
         t.join()
     assert not errors, errors
-    D, K, s = results[0]
+    D, K, s, _ = results[0]
     for i in range(1, 4):  # the kernels are deterministic whatever the threads
         assert all(np.array_equal(a, b) for a, b in zip(results[i], results[0]))
+        assert np.array_equal(steps[i], steps[0])
     diff = X[:, None, :] - X[None, :, :]
     np.testing.assert_allclose(D, np.einsum("ijd,ijd->ij", diff, diff), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(K, np.exp(-0.5 * D / 0.49), rtol=1e-12, atol=1e-300)

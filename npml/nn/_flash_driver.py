@@ -27,6 +27,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from npml._threading import parallel_region
+
 # Default tiles (queries x keys), measured on 2 cores with 512 KB L2 per core (benchmarks).
 FORWARD_BLOCK = (256, 512)
 BACKWARD_BLOCK = (256, 256)
@@ -152,7 +154,7 @@ def flash_forward(
     scratch = np.empty((n_workers, kern.forward_scratch_size(bq, bk, D, D_v)), dtype=q.dtype)
     scale2 = q.dtype.type(scale * _LOG2E)  # e^x = 2^(x log2 e)
     has_mask, mflat, moff, msi, msj = _kernel_mask(layout, N)
-    with blas_limit, numba.parallel_chunksize(1):  # hand out one task at a time
+    with blas_limit, numba.parallel_chunksize(1), parallel_region():  # hand out one task at a time
         kern._flash_forward_kernel(
             q, k, v, scale2, causal, has_mask, mflat, moff, msi, msj, bq, bk, out, lse, scratch
         )
@@ -190,7 +192,7 @@ def flash_backward(
     scratch = np.empty((n_workers, kern.backward_scratch_size(bq, bk, D, D_v)), dtype=q.dtype)
     scale2 = q.dtype.type(scale * _LOG2E)
     has_mask, mflat, moff, msi, msj = _kernel_mask(layout, N)
-    with blas_limit, numba.parallel_chunksize(1):
+    with blas_limit, numba.parallel_chunksize(1), parallel_region():
         kern._flash_backward_kernel(
             q, k, v, dout, lse2, d_row, scale2, causal, has_mask, mflat, moff, msi, msj,
             bq, bk, dq_part, dk, dv, scratch,

@@ -30,6 +30,7 @@ from numba.typed import List
 
 from npml._checks import check_scalar
 from npml._module import Parameter
+from npml._threading import parallel_region
 from npml.optim._adam_kernel import (
     _adam_kernel,
     _nonfinite_chunks_kernel,
@@ -239,7 +240,7 @@ class FusedAdam(Optimizer):
                     )
                 self._refresh_views(b, group, grads[i])
                 big = b.dtype.type(np.finfo(b.dtype).max)
-                with _threads_for(b.m.size):
+                with _threads_for(b.m.size), parallel_region():
                     bad = _nonfinite_chunks_kernel(b.cache["gs"], *b.chunks[:3], big)  # (C,)
                 if bad.any():
                     t = int(b.chunks[0][np.flatnonzero(bad)[0]])
@@ -257,7 +258,7 @@ class FusedAdam(Optimizer):
             scratch = b.cache["scratch"].values()
             for d, tmp in scratch:
                 tmp.reshape(d.shape)[...] = d
-            with _threads_for(b.m.size):
+            with _threads_for(b.m.size), parallel_region():
                 _adam_kernel(ps, gs, b.m, b.v, b.v_max, *b.chunks, *s, group["amsgrad"])
             for d, tmp in scratch:
                 d[...] = tmp.reshape(d.shape)
