@@ -1,21 +1,12 @@
 """The complexity chapter of the report: counts come from the modules, fits are recorded."""
 
-import importlib.util
-import sys
-from pathlib import Path
+import importlib
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def _chapter():
-    path = ROOT / "benchmarks" / "chapters" / "complexity.py"
-    spec = importlib.util.spec_from_file_location("npml_bench_complexity_test", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # as an import would (the chapter defines dataclasses)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("npml.bench.chapters.complexity")
 
 
 @pytest.mark.parametrize("D", [8, 64, 96])
