@@ -53,3 +53,10 @@ def test_pytest_benchmark_suite_collects_every_file():
 
     for chapter in chapters:
         assert f"test_bench_{chapter}.py::" in proc.stdout, chapter
+
+
+def test_import_time_is_a_row_against_numpy(tiny_report):
+    _, data, _ = tiny_report
+    (row,) = [r for r in data["rows"] if r["case"].startswith("import npml")]
+    assert row["chapter"] == "ops" and row["peer"] == "import numpy"
+    assert row["value"] > 0 and row["ratio"] > 0 and row["target"] and row["met"] is not None
