@@ -149,6 +149,6 @@ def run(report: Report) -> None:
             encoder_model(report, list(swept), list(results))
             for var, (sweep, best) in encoder.items():
                 other = encoder.get("D" if var == "T" else "T")
-                expected, basis = (None, "") if other is None else parts_slope(sweep, best, *other)
+                expected, basis = (None, "") if other is None else parts_slope(sweep, *other)
                 fit_rows(report, sweep, best, expected, basis)
     _memory(report)
