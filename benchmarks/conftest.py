@@ -8,7 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-# The same setting as benchmarks/report.py (see there): idle OpenMP workers must not spin.
+# The same setting as the report (npml/bench/cli.py says why): idle OpenMP workers must not
+# spin.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # npml from a clone

@@ -6,7 +6,7 @@ python -m pytest benchmarks/test_bench_attention.py --benchmark-only
 import numpy as np
 import pytest
 
-from benchmarks.chapters.attention import (
+from npml.bench.chapters.attention import (
     inputs,
     naive_forward,
     npml_forward,

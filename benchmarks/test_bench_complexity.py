@@ -9,7 +9,8 @@ at T with the group at 2T to read the cost's growth off the table.
 
 import pytest
 
-from benchmarks.chapters.complexity import FAMILIES, _one_thread
+from npml.bench.chapters._complexity_ops import FAMILIES
+from npml.bench.chapters._complexity_sweeps import one_thread as _one_thread
 
 CASES = {  # family: (T, D) points on the report's sweeps
     "attention": [(1024, 256), (2048, 256), (512, 1024)],

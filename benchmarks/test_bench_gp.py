@@ -6,7 +6,7 @@ python -m pytest benchmarks/test_bench_gp.py --benchmark-only
 import numpy as np
 import pytest
 
-from benchmarks.chapters.gp import NOISE, regression, sklearn_gp
+from npml.bench.chapters.gp import NOISE, regression, sklearn_gp
 from npml.gp import GaussianProcessRegressor
 from npml.kernels import RBF
 

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from benchmarks.chapters.linear import regression
+from npml.bench.chapters.linear import regression
 from npml.linear import ElasticNet, enet_path
 
 N, P = 5000, 200

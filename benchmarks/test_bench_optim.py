@@ -1,12 +1,12 @@
 """AdamW step: npml's fused kernel next to torch.optim.AdamW (default and fused=True).
 
 ``python -m pytest benchmarks/test_bench_optim.py --benchmark-only``; the report chapter
-``benchmarks/chapters/optim.py`` has the same case at the issue's 10M-parameter size.
+``npml/bench/chapters/optim.py`` has the same case at the issue's 10M-parameter size.
 """
 
 import pytest
 
-from benchmarks.chapters.optim import make_problem, npml_adamw
+from npml.bench.chapters.optim import make_problem, npml_adamw
 
 D = 64  # 231 transformer-shaped tensors, about 1.1M float32 parameters
 

@@ -7,7 +7,7 @@ python -m pytest benchmarks/test_bench_preference.py --benchmark-only
 import numpy as np
 import pytest
 
-from benchmarks.chapters.preference import simulate
+from npml.bench.chapters.preference import simulate
 from npml.preference import BradleyTerry
 
 N_ITEMS = 200

@@ -1,21 +1,31 @@
+"""What ``import npml`` must not do: load Numba (and so compile any kernel).
+
+How long the import takes is measured in the benchmark report (the ``ops`` chapter's
+``import npml`` row, a ratio against ``import numpy`` timed in the same run), not asserted
+here with a wall-clock limit.
+"""
+
 import subprocess
 import sys
 
+import pytest
+
 CODE = """
-import sys, time
-t0 = time.perf_counter()
-import npml
-dt = time.perf_counter() - t0
-print(dt, 'numba' in sys.modules, 'scipy' in sys.modules)
+import sys
+import {module}
+print('numba' in sys.modules)
 """
 
 
-def test_import_npml_is_fast_and_loads_no_numba():
-    out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, check=True)
-    seconds, numba_loaded, _ = out.stdout.split()
-    assert numba_loaded == "False"
-    # Not a speed benchmark: a guard against eager imports (numba alone costs 0.3-0.7 s).
-    assert float(seconds) < 1.0
+@pytest.mark.parametrize("module", ["npml", "npml.bench", "npml.bench.cli"])
+def test_import_loads_no_numba(module):
+    out = subprocess.run(
+        [sys.executable, "-c", CODE.format(module=module)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split() == ["False"], f"import {module} loaded numba"
 
 
 def test_subpackages_load_lazily():

@@ -1,9 +1,8 @@
-"""The benchmark report: tables that print as rows complete, verdicts, JSON and plots.
+"""The benchmark report: tables that print as rows complete, the summary, JSON and plots.
 
-``benchmarks/report.py`` builds a :class:`Report` and hands it to each chapter module in
-``benchmarks/chapters/``; a chapter calls :meth:`Report.row` once per measured case. A row
-holds npml's measurement, optionally a peer's (PyTorch, scikit-learn, ...) from the same
-run and the ratio between them, and optionally a target with its verdict. Adding a chapter
+The runner (:mod:`npml.bench.cli`) builds a :class:`Report` and hands it to each chapter
+of :mod:`npml.bench.chapters`; a chapter calls :meth:`Report.row` once per measured case
+(what a row holds and how its verdict is reached: :mod:`npml.bench.row`). Adding a chapter
 never touches the runner.
 """
 
@@ -11,17 +10,18 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 import os
 import platform
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
+
+from npml.bench.row import Row, format_value, jsonable, judge
 
 MODES = ("tiny", "quick", "full")
 
@@ -44,41 +44,6 @@ def load_average() -> float | None:
         return os.getloadavg()[0]
     except (AttributeError, OSError):
         return None
-
-
-@dataclass
-class Row:
-    """One measured case of a chapter."""
-
-    chapter: str
-    case: str
-    value: float | None
-    unit: str = "s"
-    peer: str | None = None
-    peer_value: float | None = None
-    ratio: float | None = None
-    target: str | None = None
-    met: bool | None = None
-    note: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "s":
-        for scale, suffix in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
-            if abs(value) >= scale or suffix == "us":
-                return f"{value / scale:.3g} {suffix}"
-    if unit == "B":
-        for scale, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"), (1, "B")):
-            if abs(value) >= scale or suffix == "B":
-                return f"{value / scale:.3g} {suffix}"
-    if unit == "":
-        if float(value).is_integer() and abs(value) < 1e15:
-            return f"{int(value)}"
-        return f"{value:.4g}"
-    return f"{value:.4g} {unit}"
 
 
 class Report:
@@ -184,19 +149,7 @@ class Report:
         extra : dict
             More fields for the JSON (GFLOP/s, fitted intervals, ...).
         """
-        ratio = None
-        if value is not None and peer_value:
-            ratio = value / peer_value
-        target_text = None
-        if isinstance(target, (int, float)) and not isinstance(target, bool):
-            target_text = f"<= {target:g}x {peer}" if peer else f"<= {target:g}"
-            if met is None:
-                if ratio is not None:
-                    met = ratio <= target
-                elif peer is None and value is not None:
-                    met = value <= target
-        elif isinstance(target, str):
-            target_text = target
+        ratio, target_text, met = judge(value, peer, peer_value, target, met)
         r = Row(
             chapter=self.chapter_name,
             case=case,
@@ -208,17 +161,19 @@ class Report:
             target=target_text,
             met=met,
             note=note,
-            extra={k: _jsonable(v) for k, v in extra.items()},
+            extra={k: jsonable(v) for k, v in extra.items()},
         )
         self.rows.append(r)
         peer_text = "-" if peer is None else peer
         peer_val = (
-            "not installed" if peer is not None and peer_value is None else _fmt(peer_value, unit)
+            "not installed"
+            if peer is not None and peer_value is None
+            else format_value(peer_value, unit)
         )
         verdict = "-" if met is None else ("met" if met else "MISSED")
         cells = [
             case,
-            _fmt(value, unit),
+            format_value(value, unit),
             peer_text,
             peer_val,
             "-" if ratio is None else f"{ratio:.2f}x",
@@ -279,24 +234,16 @@ class Report:
                 "load_average_at_end": load_average(),
             },
             "plots": self.plot_files,
-            "rows": [_jsonable(asdict(r)) for r in self.rows],
+            "rows": [jsonable(asdict(r)) for r in self.rows],
         }
         path = self.out_dir / "results.json"
         fd, tmp = tempfile.mkstemp(dir=self.out_dir, prefix=".results.", suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=1)
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(payload, fh, indent=1)
+            os.replace(tmp, path)
+        except BaseException:  # never leave a half-written temporary file behind
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
         return path
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain Python values for JSON (NaN/inf become None)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

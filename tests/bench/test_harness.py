@@ -60,3 +60,26 @@ def test_report_rows_verdicts_and_json(tmp_path, capsys):
     assert [row["case"] for row in data["rows"]] == ["fast", "slow", "gone", "count"]
     with pytest.raises(ValueError, match="mode="):
         Report(mode="huge")
+
+
+def test_report_save_failure_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import npml.bench.report as report_module
+
+    old = Report(mode="tiny", out_dir=tmp_path, plots=False)
+    old.chapter("demo", "Demo")
+    old.row("kept", 1.0)
+    path = old.save()
+    before = path.read_text()
+
+    def broken_dump(obj, fh, **kwargs):
+        fh.write('{"half": ')  # a partial write, then the failure
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(report_module.json, "dump", broken_dump)
+    new = Report(mode="tiny", out_dir=tmp_path, plots=False)
+    new.chapter("demo", "Demo")
+    new.row("lost", 2.0)
+    with pytest.raises(RuntimeError, match="disk full"):
+        new.save()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+    assert path.read_text() == before  # the older results are intact

@@ -1,10 +1,13 @@
 """The report's tiniest mode runs end to end and writes the JSON fields it promises."""
 
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import npml.bench.chapters
 
 
 def test_report_tiny_mode_writes_json(tiny_report):
@@ -18,7 +21,7 @@ def test_report_tiny_mode_writes_json(tiny_report):
     for row in data["rows"]:
         assert {"chapter", "case", "value", "unit", "peer", "ratio", "target", "met"} <= set(row)
     chapters = {row["chapter"] for row in data["rows"]}
-    # every chapter module under benchmarks/chapters contributed rows
+    # every chapter module of npml.bench.chapters contributed rows
     assert {"ops", "complexity", "attention", "optim", "gp", "linear", "preference"} <= chapters
 
 
@@ -43,6 +46,17 @@ def test_pytest_benchmark_suite_collects_every_file():
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    chapters = {p.stem for p in (root / "benchmarks" / "chapters").glob("[!_]*.py")}
+    chapters = {
+        m.name for m in pkgutil.iter_modules(npml.bench.chapters.__path__) if m.name[0] != "_"
+    }
+    assert chapters, "no chapter modules found"
+
     for chapter in chapters:
         assert f"test_bench_{chapter}.py::" in proc.stdout, chapter
+
+
+def test_import_time_is_a_row_against_numpy(tiny_report):
+    _, data, _ = tiny_report
+    (row,) = [r for r in data["rows"] if r["case"].startswith("import npml")]
+    assert row["chapter"] == "ops" and row["peer"] == "import numpy"
+    assert row["value"] > 0 and row["ratio"] > 0 and row["target"] and row["met"] is not None

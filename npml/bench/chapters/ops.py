@@ -1,4 +1,12 @@
-"""Foundations: einsum from scratch against NumPy and opt_einsum; streaming variance.
+"""Foundations: import time; einsum from scratch against NumPy and opt_einsum; streaming
+variance.
+
+The import row times ``import npml`` in a fresh interpreter against ``import numpy`` in
+another, alternating, and takes the medians (target: at most 1x numpy, which any use of npml
+imports anyway). ``import npml`` only registers its subpackages, which load on first use,
+so it should cost a small fraction of NumPy's import; one eager import of Numba (0.3-0.7 s)
+would miss the target. The clock runs inside the child, so interpreter start-up is not
+counted.
 
 einsum rows time ``npml.ops.einsum`` against ``np.einsum(optimize=True)`` on each
 expression of the foundation issue (target: at most 1.2x), and, for the two batched
@@ -18,8 +26,11 @@ Welford kernel against its NumPy reference twin.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -29,7 +40,7 @@ from npml.ops import RunningStats, einsum, variance
 from npml.ops.stats import _welford_kernel, _welford_reference
 
 NAME = "ops"
-TITLE = "Foundations: einsum vs NumPy and opt_einsum, streaming variance vs np.var"
+TITLE = "Foundations: import time, einsum vs NumPy and opt_einsum, streaming variance vs np.var"
 ORDER = 0
 
 # (subscripts, shapes at quick/full size, runs on multi-threaded BLAS); tiny divides sizes by 8
@@ -44,6 +55,50 @@ EINSUM_CASES = [
     ("ij,ij->i", [(256, 256)] * 2, False),
 ]
 ATTENTION = {"bhqd,bhkd->bhqk", "bhqk,bhkd->bhqd"}
+
+
+# Run in a fresh interpreter: seconds spent in the import, and whether it loaded Numba.
+IMPORT_CODE = (
+    "import sys, time; t0 = time.perf_counter(); import {module}; "
+    "print(time.perf_counter() - t0, 'numba' in sys.modules)"
+)
+
+
+def _import_once(module: str) -> tuple[float, bool]:
+    """Seconds ``import module`` takes in a fresh interpreter, and whether Numba got loaded."""
+    root = str(Path(__file__).resolve().parents[3])  # the npml being measured comes first
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_CODE.format(module=module)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=120,
+    )
+    seconds, numba = out.stdout.split()
+    return float(seconds), numba == "True"
+
+
+def _import_rows(report: Report) -> None:
+    times: dict[str, list[float]] = {"npml": [], "numpy": []}
+    numba_loaded = False
+    for _ in range(max(3, report.repeats)):  # alternate, so drifts hit both alike
+        for module in times:
+            seconds, numba = _import_once(module)
+            times[module].append(seconds)
+            numba_loaded |= numba and module == "npml"
+    t = {k: float(np.median(v)) for k, v in times.items()}
+    report.row(
+        "import npml (fresh interpreter)",
+        t["npml"],
+        peer="import numpy",
+        peer_value=t["numpy"],
+        target=1.0,
+        note=f"median of {len(times['npml'])}; Numba loaded: {'yes' if numba_loaded else 'no'}",
+    )
 
 
 def _looped(fn: Callable[[], object], inner: int) -> Callable[[], None]:
@@ -170,5 +225,6 @@ def _stats_rows(report: Report) -> None:
 
 
 def run(report: Report) -> None:
+    _import_rows(report)
     _einsum_rows(report)
     _stats_rows(report)
