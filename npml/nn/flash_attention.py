@@ -280,7 +280,7 @@ def use_fused(T_q: int, T_k: int, D: int, dtype: Any = np.float64) -> bool:
 
     Rule: ``T_q * T_k >= FUSED_MIN_SCORES`` (= 256 x 256 scores per head), whatever ``D`` and
     ``dtype``. Measured on 2 busy cores (B=1, 8 heads, D=64, forward and forward + backward,
-    float32 and float64; ``benchmarks/chapters/attention.py``): plain NumPy attention wins up
+    float32 and float64; ``npml/bench/chapters/attention.py``): plain NumPy attention wins up
     to 64 x 64 (the fused call's fixed costs, about 0.3 ms, dominate), the fused kernel wins
     from 512 x 512 on (2-5x, and it needs O(T D) instead of O(T^2) memory); in between the
     winner changed from run to run with the machine's load. Decoding one query against a long
