@@ -9,8 +9,10 @@ This module imports nothing of npml (it is the ground floor).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,6 +54,26 @@ def _short(value: Any) -> str:
         return f"array of shape {value.shape} and dtype {value.dtype}"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+_TRUSTED = contextvars.ContextVar("npml_trusted_inputs", default=False)
+
+
+@contextlib.contextmanager
+def trusted_inputs() -> Iterator[None]:
+    """Skip the finiteness scans of nested ``check_array`` calls inside this block.
+
+    A composite module (a transformer layer, a model) validates its own input once, in its
+    public ``forward``, then runs its sub-layers inside this block: their ``check_array``
+    calls still convert and check types and shapes, which costs nothing measurable, but no
+    longer scan every activation for NaN, which costs a pass over memory per layer. A layer
+    called directly, outside any such block, scans its input as always.
+    """
+    token = _TRUSTED.set(True)
+    try:
+        yield
+    finally:
+        _TRUSTED.reset(token)
 
 
 def check_array(
@@ -128,7 +150,7 @@ def check_array(
             raise ValueError(f"{name} has ndim={arr.ndim} (shape {arr.shape}); expected {want}")
     if arr.size < min_size:
         raise ValueError(f"{name} has {arr.size} elements; expected at least {min_size}")
-    if finite and arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+    if finite and arr.dtype.kind in "fc" and not _TRUSTED.get() and not np.isfinite(arr).all():
         n_bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} contains {n_bad} non-finite value(s) (NaN or inf)")
     return arr
@@ -168,6 +190,26 @@ def check_bool(value: Any, name: str) -> bool:
             f"{name}={_short(value)} of type {type(value).__name__}; expected True or False"
         )
     return bool(value)
+
+
+def check_dout(dout: Any, shape: tuple[int, ...], name: str = "dout") -> np.ndarray:
+    """Check an upstream gradient against the forward output's shape; return it as an array.
+
+    Shape-only (no finiteness scan), so a backward pass pays nothing measurable for it. A
+    ``dout`` of the right size but another shape (a permutation, a broadcastable shape) would
+    otherwise give wrong-shaped or scrambled gradients without a word.
+    """
+    if not isinstance(dout, np.ndarray):
+        if isinstance(dout, (str, bytes)) or dout is None:
+            raise TypeError(f"{name}={_short(dout)}; expected an array of shape {shape}")
+        dout = np.asarray(dout)
+    if dout.shape != tuple(shape):
+        raise ValueError(
+            f"{name} has shape {dout.shape}; expected {tuple(shape)} (the forward output's)"
+        )
+    if dout.dtype.kind not in "fiu":
+        raise TypeError(f"{name} has dtype {dout.dtype}; expected real numbers")
+    return dout
 
 
 def check_finite(x: np.ndarray, name: str) -> None:

@@ -113,3 +113,27 @@ def test_check_array_keeps_complex_only_when_asked():
     assert check_array(np.ones(2) + 1j, "z", dtype=np.complex128).dtype == np.complex128
     with pytest.raises(ValueError, match="z contains 1 non-finite"):
         check_array(np.array([1 + 1j, np.nan]), "z", dtype=None)
+
+
+def test_trusted_inputs_skips_only_the_finiteness_scan():
+    from npml._checks import trusted_inputs
+
+    bad = np.array([1.0, np.nan])
+    with trusted_inputs():
+        assert np.isnan(check_array(bad, "x")).any()  # no scan inside a validated model
+        with pytest.raises(TypeError, match="x"):
+            check_array("abc", "x")  # types are still checked
+    with pytest.raises(ValueError, match="x contains 1 non-finite"):
+        check_array(bad, "x")  # and the scan is back outside the block
+
+
+def test_check_dout_is_shape_only():
+    from npml._checks import check_dout
+
+    assert check_dout(np.zeros((2, 3)), (2, 3)).shape == (2, 3)
+    assert np.isnan(check_dout(np.full((2, 3), np.nan), (2, 3))).all()  # no scan
+    for bad, err in [(np.zeros((3, 2)), ValueError), (np.zeros(3), ValueError),
+                     (np.zeros((1, 3)), ValueError), ("a", TypeError),
+                     (np.zeros((2, 3), complex), TypeError)]:  # fmt: skip
+        with pytest.raises(err, match="dout"):
+            check_dout(bad, (2, 3))
