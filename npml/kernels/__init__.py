@@ -13,7 +13,8 @@ Gaussian processes of :mod:`npml.gp` optimise.
 (3,)
 """
 
-from npml.kernels.base import HYPERPARAMETER_BOUNDS, Kernel, Product, Sum
+from npml.kernels.base import HYPERPARAMETER_BOUNDS, Kernel
+from npml.kernels.composite import Product, Sum
 from npml.kernels.constant import Constant, White
 from npml.kernels.distances import sq_dist
 from npml.kernels.dot_product import DotProduct, Linear, Polynomial
