@@ -26,7 +26,9 @@ stationarity condition
     \\varphi(b) = D_i e^{b} + 2 \\alpha b - W_i = 0                         \\tag{1}
 
 has one root (:math:`\\varphi` is increasing and convex), found by Newton's method kept
-inside a bracket. Each step cannot lower :math:`\\ell` (the MM property).
+inside a bracket; a Newton step below round-off ends the search even when it lands on the
+bracket's edge (started on the root, the step is zero and the root is the edge). Each step
+cannot lower :math:`\\ell` (the MM property).
 
 The surrogate is much more curved than :math:`\\ell` along the shift direction
 :math:`\\beta + c \\mathbf{1}` (the likelihood does not change at all along it), so MM alone
@@ -77,9 +79,12 @@ def _prior_root_scalar(W: float, Dp: float, m: float, alpha: float, b0: float) -
             lo = b
         step = f / (e + 2.0 * alpha)
         b_new = b - step
+        tiny = 1e-15 * (1.0 + abs(b))
+        if abs(step) <= tiny:  # converged: keep the step even if round-off put it on an edge
+            return b_new
         if not (lo < b_new < hi):  # Newton left the bracket: bisect instead
             b_new = 0.5 * (lo + hi)
-        if abs(b_new - b) <= 1e-15 * (1.0 + abs(b)):
+        if abs(b_new - b) <= tiny:
             return b_new
         b = b_new
     return b
@@ -149,15 +154,20 @@ def _prior_root_reference(
     hi = np.where(has_h & (b_h > 0), np.minimum(hi, b_h), hi)
     lo = np.where(has_h & (b_h <= 0), np.maximum(lo, b_h), lo)
     b = np.clip(b0, lo, hi)
+    done = np.zeros(b.shape, dtype=np.bool_)  # items whose root is found stay as they are
     for _ in range(100):
         e = Dp * np.exp(b - m)
         f = e + 2.0 * alpha * b - W
         hi = np.where(f > 0, b, hi)
         lo = np.where(f > 0, lo, b)
-        b_new = b - f / (e + 2.0 * alpha)
-        b_new = np.where((lo < b_new) & (b_new < hi), b_new, 0.5 * (lo + hi))
-        done = np.abs(b_new - b) <= 1e-15 * (1.0 + np.abs(b))
-        b = b_new
+        step = f / (e + 2.0 * alpha)
+        b_new = b - step
+        tiny = 1e-15 * (1.0 + np.abs(b))
+        small = np.abs(step) <= tiny
+        b_new = np.where(small | ((lo < b_new) & (b_new < hi)), b_new, 0.5 * (lo + hi))
+        finished = small | (np.abs(b_new - b) <= tiny)
+        b = np.where(done, b, b_new)
+        done |= finished
         if done.all():
             break
     return b

@@ -1,7 +1,14 @@
+import warnings
+
 import numpy as np
 import pytest
 
-from npml.preference._bt_kernel import _bt_mm_kernel, _bt_mm_reference
+from npml.preference._bt_kernel import (
+    _bt_mm_kernel,
+    _bt_mm_reference,
+    _prior_root_reference,
+    _prior_root_scalar,
+)
 from npml.preference.bradley_terry import (
     BradleyTerry,
     ConvergenceWarning,
@@ -101,6 +108,72 @@ def test_matches_choix_ilsr_for_the_mle(data):
     ours = BradleyTerry(method="newton", tol=1e-12).fit(comparisons, n_items=12)
     theirs = choix.ilsr_pairwise(12, comparisons.tolist(), alpha=0.0, tol=1e-12, max_iter=1000)
     np.testing.assert_allclose(ours.scores_, theirs - theirs.mean(), atol=1e-6)
+
+
+def weak_prior_problem(seed=0):
+    """150 items with N(0, 1) scores, 4,000 uniformly random pairs (issue 13's case).
+
+    About 27 comparisons per item and 4,000 of the 11,175 possible pairs: with seed 0 the
+    old MM default wandered up to 100 away from the optimum at alpha=0.01 (see
+    test_prior_root_started_at_its_root_stays_there for why).
+    """
+    rng = np.random.default_rng(seed)
+    beta = rng.normal(size=150)
+    return simulate(rng, beta, 4_000)
+
+
+def test_prior_root_started_at_its_root_stays_there():
+    # Item 54 of weak_prior_problem(0) at the MM iteration where the old root finder broke:
+    # started on the root, a zero (or round-off) Newton step landed on the bracket's lower
+    # edge, was taken for a step out of the bracket and replaced by a bisection towards the
+    # far upper end (W / (2 alpha) = 700), and 100 Newton steps from there ended near 251.
+    W, Dp, m, alpha = 14.0, 296.77389077, 2.043256245716198, 0.01
+    root = _prior_root_scalar(W, Dp, m, alpha, 0.0)
+    assert abs(Dp * np.exp(root - m) + 2 * alpha * root - W) < 1e-12  # Eq. (1)
+    for b0 in (root, np.nextafter(root, -np.inf), np.nextafter(root, np.inf)):
+        assert _prior_root_scalar(W, Dp, m, alpha, b0) == pytest.approx(root, abs=1e-14)
+        ref = _prior_root_reference(np.array([W, 3.0]), np.array([Dp, 5.0]), m, alpha,
+                                    np.array([b0, -20.0]))  # fmt: skip
+        assert ref[0] == pytest.approx(root, abs=1e-14)
+        assert ref[1] == pytest.approx(_prior_root_scalar(3.0, 5.0, m, alpha, -20.0), abs=1e-14)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.01, 0.1])
+def test_mm_stays_at_its_fixed_point(alpha):
+    # Started at the optimum (Newton's), MM iterations must not move: it is a fixed point.
+    comparisons = weak_prior_problem()
+    c = count_pairs(comparisons, 150)
+    beta = BradleyTerry(alpha=alpha, method="newton", tol=1e-12).fit(comparisons, 150).scores_
+    for fn in (_bt_mm_kernel, _bt_mm_reference):
+        again, it, change = fn(c.pair_i, c.pair_j, c.n_ij, c.wins, alpha, beta, 300, 0.0)
+        assert it == 300 or change == 0.0  # tol=0 stops only on an exact fixed point
+        assert change < 1e-12
+        np.testing.assert_allclose(again, beta, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("alpha", [0.01, 0.1])
+def test_default_reaches_newtons_optimum_under_a_weak_prior(alpha, seed):
+    comparisons = weak_prior_problem(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        fit = BradleyTerry(alpha=alpha).fit(comparisons, n_items=150)
+    newton = BradleyTerry(alpha=alpha, method="newton", tol=1e-12).fit(comparisons, n_items=150)
+    np.testing.assert_allclose(fit.scores_, newton.scores_, atol=1e-5)
+
+
+@pytest.mark.slow  # choix's objective, gradient and Hessian are Python loops: seconds a fit
+@pytest.mark.parametrize("alpha", [0.01, 0.1])
+def test_default_matches_choix_under_a_weak_prior(alpha):
+    choix = pytest.importorskip("choix")
+    comparisons = weak_prior_problem()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        ours = BradleyTerry(alpha=alpha).fit(comparisons, n_items=150)
+    pairs = [tuple(r) for r in comparisons.tolist()]
+    theirs = choix.opt_pairwise(150, pairs, alpha=alpha, tol=1e-10)  # same Eq. (1), same alpha
+    assert np.max(np.abs(theirs)) < 4  # the optimum is moderate; the old MM reached 100
+    np.testing.assert_allclose(ours.scores_, theirs - theirs.mean(), atol=1e-5)
 
 
 def cycle(items):
