@@ -8,12 +8,14 @@ from npml.preference._bt_kernel import (
     _bt_mm_reference,
     _prior_root_reference,
     _prior_root_scalar,
+    _squarem,
 )
 from npml.preference.bradley_terry import (
     BradleyTerry,
     ConvergenceWarning,
     bt_objective,
     count_pairs,
+    fit_squarem,
 )
 
 
@@ -55,10 +57,11 @@ def test_recovers_scores_and_error_shrinks_with_data(rng):
     assert errors[0] / errors[2] > 5
 
 
+@pytest.mark.parametrize("method", ["mm", "squarem"])
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 5.0])
-def test_mm_and_newton_agree_and_are_stationary(data, alpha):
+def test_mm_and_newton_agree_and_are_stationary(data, alpha, method):
     _, comparisons = data
-    mm = BradleyTerry(alpha=alpha, method="mm", tol=1e-12, max_iter=10_000).fit(comparisons)
+    mm = BradleyTerry(alpha=alpha, method=method, tol=1e-12, max_iter=10_000).fit(comparisons)
     newton = BradleyTerry(alpha=alpha, method="newton", tol=1e-12).fit(comparisons)
     np.testing.assert_allclose(mm.scores_, newton.scores_, atol=1e-9)
     assert abs(mm.scores_.mean()) < 1e-12
@@ -90,6 +93,40 @@ def test_each_mm_iteration_lowers_the_objective(data, alpha):
         values.append(bt_objective(beta, c, alpha))
     assert np.all(np.diff(values) <= 1e-9)
     assert values[-1] < values[0]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.01, 0.5])
+def test_each_squarem_cycle_lowers_the_objective(alpha):
+    # Extrapolated steps are kept only when they do not raise Eq. (1) (_bt_kernel, Eq. 3).
+    c = count_pairs(weak_prior_problem(), 150)
+    values = [bt_objective(fit_squarem(c, alpha, np.zeros(150), k, 0.0)[0], c, alpha)
+              for k in range(1, 25)]  # fmt: skip
+    assert np.all(np.diff(values) <= 1e-9)
+    assert values[-1] < values[0]
+
+
+def test_squarem_solves_a_scalar_linear_map_in_a_few_cycles():
+    # For F(b) = 0.9 b, r = -0.1 b and v = 0.01 b, so s = -10 lands on the fixed point 0
+    # exactly (Eq. 3). The step is capped at 4 in the first cycle (to 0.324) and at 16 in
+    # the second, which reaches 0; the third sees no change. Plain MM-style steps would need
+    # about 175 (0.9^k < 1e-8).
+    beta, it, change = _squarem(lambda b: 0.9 * b, lambda b: float(b @ b), np.ones(3), 100, 1e-8)
+    assert it == 3
+    np.testing.assert_allclose(beta, 0.0, atol=1e-15)
+
+
+def test_default_converges_where_plain_mm_crawls():
+    # 150 items, 5 comparisons each, weak prior: MM needs about 1,500 iterations.
+    rng = np.random.default_rng(0)
+    comparisons = simulate(rng, rng.normal(size=150), 750)
+    newton = BradleyTerry(alpha=0.01, method="newton", tol=1e-12).fit(comparisons, 150)
+    with pytest.warns(ConvergenceWarning, match="max_iter=1000"):
+        BradleyTerry(alpha=0.01, method="mm").fit(comparisons, 150)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        fit = BradleyTerry(alpha=0.01).fit(comparisons, 150)
+    assert fit.n_iter_ < 150
+    np.testing.assert_allclose(fit.scores_, newton.scores_, atol=1e-5)
 
 
 @pytest.mark.parametrize("alpha", [0.05, 2.0])  # alpha = 0: against ILSR, below
@@ -151,13 +188,15 @@ def test_mm_stays_at_its_fixed_point(alpha):
         np.testing.assert_allclose(again, beta, atol=1e-12)
 
 
+@pytest.mark.parametrize("method", [None, "mm"])  # None: the default
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("alpha", [0.01, 0.1])
-def test_default_reaches_newtons_optimum_under_a_weak_prior(alpha, seed):
+def test_reaches_newtons_optimum_under_a_weak_prior(alpha, seed, method):
     comparisons = weak_prior_problem(seed)
+    kwargs = {} if method is None else {"method": method}
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        fit = BradleyTerry(alpha=alpha).fit(comparisons, n_items=150)
+        fit = BradleyTerry(alpha=alpha, **kwargs).fit(comparisons, n_items=150)
     newton = BradleyTerry(alpha=alpha, method="newton", tol=1e-12).fit(comparisons, n_items=150)
     np.testing.assert_allclose(fit.scores_, newton.scores_, atol=1e-5)
 
