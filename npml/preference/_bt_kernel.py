@@ -249,7 +249,7 @@ def _squarem(
         b2 = mm_step(b1)
         r = b1 - beta  # (n,)
         v = b2 - b1 - r  # (n,)
-        r_norm, v_norm = float(np.sqrt(r @ r)), float(np.sqrt(v @ v))
+        r_norm, v_norm = float(np.sqrt(np.sum(r * r))), float(np.sqrt(np.sum(v * v)))
         s = -r_norm / v_norm if v_norm > 0.0 else -1.0
         s = max(min(s, -1.0), -step_max)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # judged below
