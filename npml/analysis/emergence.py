@@ -17,9 +17,13 @@ the probability of getting one token right. Scored on a target of :math:`L` toke
     \\mathrm{ExactMatch}(N) = p(N)^{L}, \\qquad
     \\mathrm{TokenEditDistance}(N) \\approx L\\,(1 - p(N)).                    \\tag{2}
 
-Exact match is exponential in :math:`L (1 - p)`: it stays near zero while :math:`1 - p` is
-above about :math:`1 / L` and then climbs, which on a log-:math:`N` axis with a handful of
-model sizes looks like an ability appearing. The edit distance is linear in the per-token
+Exact match is exponential in :math:`L (1 - p)`: :math:`p^L \\le e^{-L (1 - p)}`, so it is
+near zero only while :math:`1 - p` is several times :math:`1 / L` (below 0.05 once
+:math:`1 - p > 3 / L`, as :math:`e^{-3} < 0.05`); at :math:`1 - p = 1 / L` it is already
+about :math:`e^{-1} \\approx 0.37`, and above 0.9 once :math:`1 - p < 0.1 / L` (as
+:math:`p^L \\ge 1 - L (1 - p)`). A thirtyfold fall of the per-token error takes it from
+nothing to nearly everything, which on a log-:math:`N` axis with a handful of model sizes
+looks like an ability appearing. The edit distance is linear in the per-token
 error and follows the smooth power law the whole way: the "ability" was improving all
 along. The Brier score (a proper score of the predicted distribution) is smooth too.
 

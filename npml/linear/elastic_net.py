@@ -19,16 +19,15 @@ so ``n_iter_`` and ``dual_gap_`` mean what they mean there.
 
 How the work is laid out: ``fit`` makes one pass over ``X`` that writes a transposed copy
 (columns contiguous) and takes the column means, then sweeps on it, centring on the fly.
-When ``n >= p`` and a fit needs more than a few sweeps (``_sweep_budget``), it continues
-on the Gram matrix :math:`X^\\top X`, whose sweeps cost :math:`O(p^2)` instead of
-:math:`O(np)`. :func:`enet_path` solves many alphas and so starts on the Gram matrix
-whenever ``n >= p``.
+When ``n >= p`` and a fit needs more than a few sweeps, it continues on the Gram matrix
+:math:`X^\\top X`, whose sweeps cost :math:`O(p^2)` instead of :math:`O(np)`.
+:func:`enet_path` solves many alphas and so starts on the Gram matrix whenever ``n >= p``.
+The data's forms live in ``_problem.py``, the schedule of sweeps in ``_solve.py``.
 """
 
 from __future__ import annotations
 
 import numbers
-import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -36,21 +35,10 @@ import numpy as np
 from npml._checks import check_array, check_is_fitted, check_same_length, check_scalar
 from npml._estimator import Estimator
 from npml.exceptions import ConvergenceWarning
-from npml.linear._cd import _enet_cd_gram_kernel, _enet_cd_kernel
-from npml.linear._prep import _transpose_mean_kernel, _transpose_mean_reference
+from npml.linear._problem import _Problem
+from npml.linear._solve import _solve, _sweep_budget
 
-
-# Sweeps of the residual kernel before a fit with n >= p moves to the Gram matrix. The
-# Gram matrix costs about as much as p / 4 full sweeps (n p^2 / 2 multiply-adds against
-# 2 n p per sweep), and sweeps get cheaper as screening removes features; p / 10 leaves
-# room for BLAS being faster per multiply-add than a sweep.
-def _sweep_budget(n: int, p: int, max_iter: int) -> int:
-    return max(10, p // 10) if n >= p else max_iter
-
-
-# Centring the Gram matrix as X^T X - n xbar xbar^T loses about log10(ratio) digits, where
-# ratio = (X_j^T X_j) / ||X_j - xbar_j||^2; beyond this we centre X itself instead.
-_MAX_CANCELLATION = 1e6
+__all__ = ["ConvergenceWarning", "ElasticNet", "EnetPath", "enet_path"]
 
 
 class EnetPath(NamedTuple):
@@ -77,130 +65,6 @@ def _check_data(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     y = check_array(y, "y", ndim=1, dtype=np.float64)
     check_same_length(X, "X", y, "y")
     return X, y
-
-
-def _raise_if_not_finite(stats: np.ndarray, X: np.ndarray) -> None:
-    if not np.isfinite(stats).all():
-        check_array(X, "X")  # raises, counting the NaN / inf entries
-        raise ValueError("X has entries so large that sums of squares overflow; rescale X")
-
-
-class _Problem:
-    """The data in the forms the kernels want: ``Xt`` (p, n) for the residual kernel, and
-    the centred Gram matrix ``Q`` (p, p) with ``q = Xc^T yc`` (p,), made on demand."""
-
-    def __init__(self, X: np.ndarray, y: np.ndarray, fit_intercept: bool, transpose: bool):
-        self.X, self.fit_intercept = X, fit_intercept
-        self.y_mean = float(y.mean()) if fit_intercept else 0.0
-        self.yc = y - self.y_mean  # (n,)
-        with np.errstate(over="ignore"):
-            self.y_sq = float(self.yc @ self.yc)
-        if not np.isfinite(self.y_sq):
-            raise ValueError("y has entries so large that their squares overflow; rescale y")
-        self.Xt: np.ndarray | None = None
-        self.X_mean: np.ndarray | None = None
-        self.Q: np.ndarray | None = None
-        self.q: np.ndarray | None = None
-        if transpose:
-            if X.flags.f_contiguous and not X.flags.c_contiguous:
-                with np.errstate(over="ignore", invalid="ignore"):  # checked just below
-                    self.Xt, X_mean = _transpose_mean_reference(X)  # X.T is a view: no copy
-            else:
-                self.Xt, X_mean = _transpose_mean_kernel(np.ascontiguousarray(X))  # one pass
-            _raise_if_not_finite(X_mean, X)
-            self.X_mean = X_mean if fit_intercept else np.zeros(X.shape[1])
-        else:
-            self.gram()
-
-    def Xty(self) -> np.ndarray:
-        """``Xc^T yc``, shape (p,)."""
-        if self.q is not None:
-            return self.q
-        return self.Xt @ self.yc - self.X_mean * self.yc.sum()
-
-    def gram(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.Q is not None:
-            return self.Q, self.q
-        X, yc = self.X, self.yc
-        n = X.shape[0]
-        if self.X_mean is None:
-            # one pass gives X^T yc and the column sums; X^T yc = Xc^T yc as yc sums to 0
-            s = X.T @ np.column_stack((yc, np.ones(n)))  # (p, 2)
-            q = s[:, 0].copy()
-            self.X_mean = s[:, 1] / n if self.fit_intercept else np.zeros(X.shape[1])
-        else:
-            q = self.Xty()
-        X_mean = self.X_mean
-        with np.errstate(over="ignore", invalid="ignore"):
-            Q = X.T @ X  # (p, p), BLAS syrk
-        raw_diag = Q.diagonal().copy()
-        _raise_if_not_finite(raw_diag, X)
-        if self.fit_intercept:
-            Q -= n * np.outer(X_mean, X_mean)
-            if np.any(raw_diag > _MAX_CANCELLATION * np.maximum(Q.diagonal(), 0.0)):
-                Xc = X - X_mean  # badly centred data, or a constant column
-                Xc[:, np.all(X == X[:1], axis=0)] = 0.0  # exactly zero, not round-off
-                Q, q = Xc.T @ Xc, Xc.T @ yc
-        self.Q, self.q = np.ascontiguousarray(Q), q
-        return self.Q, self.q
-
-
-def _solve(
-    problem: _Problem,
-    w: np.ndarray,
-    alpha: float,
-    l1_ratio: float,
-    max_iter: int,
-    tol: float,
-    budget: int,
-) -> tuple[float, int]:
-    """Fit from ``w`` (updated in place); returns ``(dual gap / n, sweeps)``.
-
-    The residual kernel runs at most ``budget`` sweeps; a fit that needs more continues on
-    the Gram matrix exactly where it stopped (same ``w``, same screened set).
-    """
-    n = problem.X.shape[0]
-    l1 = n * alpha * l1_ratio
-    l2 = n * alpha * (1.0 - l1_ratio)
-    active = np.ones(w.shape[0], dtype=np.bool_)
-    n_iter = 0
-    converged = False
-    # overflow (huge inputs) is reported below; NUMBA_DISABLE_JIT would warn on the way
-    with np.errstate(over="ignore", invalid="ignore"):
-        if problem.Xt is not None:
-            gap, n_iter, converged = _enet_cd_kernel(
-                w,
-                active,
-                problem.Xt,
-                problem.X_mean,
-                problem.yc,
-                l1,
-                l2,
-                0,
-                min(budget, max_iter),
-                max_iter,
-                tol,
-                True,
-            )
-        if not converged and n_iter < max_iter:
-            Q, q = problem.gram()
-            gap, n_iter, converged = _enet_cd_gram_kernel(
-                w, active, Q, q, problem.y_sq, l1, l2, n_iter, max_iter, max_iter, tol, True
-            )
-    if not (np.isfinite(gap) and np.isfinite(w).all()):
-        raise ValueError(
-            "coordinate descent produced non-finite weights: X or y has entries so large "
-            "that their squares overflow; rescale them"
-        )
-    if not converged:
-        warnings.warn(
-            f"coordinate descent did not converge in max_iter={max_iter} sweeps (alpha="
-            f"{alpha:g}, l1_ratio={l1_ratio:g}): duality gap {gap / n:.3g} > tolerance "
-            f"{tol * problem.y_sq / n:.3g}; increase max_iter or tol, or scale the features",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
-    return gap / n, int(n_iter)
 
 
 class ElasticNet(Estimator):

@@ -20,10 +20,12 @@ prior, halved). The gradient of the likelihood term sums to zero, so at the opti
 :math:`2 \\alpha \\sum_i \\beta_i = 0`: with :math:`\\alpha > 0` the minimiser is already
 centred, and with :math:`\\alpha = 0` we centre it (the likelihood ignores a common shift).
 
-Two solvers reach the same minimiser: Hunter's (2004) MM algorithm (``method="mm"``,
-see ``_bt_kernel``), cheap per iteration and monotone, and Newton's method
-(``method="newton"``) with the Hessian, a weighted graph Laplacian plus
-:math:`2 \\alpha I`, fast to converge but cubic in the number of items.
+Three solvers reach the same minimiser: Hunter's (2004) MM algorithm (``method="mm"``,
+see ``_bt_kernel``), cheap per iteration and monotone but linearly convergent; MM
+accelerated by SQUAREM (``method="squarem"``, the default), the same steps extrapolated and
+kept only where they lower (1); and Newton's method (``method="newton"``) with the Hessian,
+a weighted graph Laplacian plus :math:`2 \\alpha I`, fast to converge but cubic in the
+number of items.
 
 **When the maximum-likelihood estimate does not exist.** With :math:`\\alpha = 0` the
 minimum of (1) is attained only if, for every split of the items into two groups, some item
@@ -44,6 +46,7 @@ import numpy as np
 from npml._checks import check_array, check_choice, check_is_fitted, check_scalar
 from npml._estimator import Estimator
 from npml.exceptions import ConvergenceWarning
+from npml.preference._bt_graph import check_mle_exists
 
 
 class PairCounts(NamedTuple):
@@ -81,47 +84,14 @@ def count_pairs(comparisons: np.ndarray, n_items: int) -> PairCounts:
     )
 
 
-def check_mle_exists(counts: PairCounts) -> None:
-    """Raise ``ValueError`` when the maximum-likelihood scores do not exist (alpha = 0)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    n = counts.wins.size
-    if n == 1:
-        return
-    hint = (
-        "so the maximum-likelihood scores do not exist (the likelihood keeps growing as "
-        "scores go to +-infinity). Fit with alpha > 0 (an L2 prior, e.g. alpha=0.01) to get "
-        "finite scores."
-    )
-    for what, count in (("never win", counts.wins), ("never lose", counts.losses)):
-        bad = np.flatnonzero(count == 0)
-        if bad.size:
-            shown = ", ".join(map(str, bad[:10])) + (", ..." if bad.size > 10 else "")
-            raise ValueError(f"with alpha=0, {bad.size} item(s) {what} (items {shown}), {hint}")
-    # Edge loser -> winner for each direction that occurred at least once.
-    i, j = counts.pair_i, counts.pair_j
-    i_won = counts.w_ij > 0  # i beat j at least once: edge j -> i
-    j_won = counts.w_ij < counts.n_ij  # edge i -> j
-    src = np.concatenate([j[i_won], i[j_won]])
-    dst = np.concatenate([i[i_won], j[j_won]])
-    graph = coo_matrix((np.ones(src.size), (src, dst)), shape=(n, n)).tocsr()
-    n_comp, labels = connected_components(graph, directed=True, connection="strong")
-    if n_comp > 1:
-        sizes = np.bincount(labels)
-        raise ValueError(
-            f"with alpha=0, the comparison graph (an edge from each loser to its winner) is "
-            f"not strongly connected: it splits into {n_comp} groups of sizes "
-            f"{sorted(sizes.tolist(), reverse=True)[:10]}, and some group never lost to "
-            f"the items outside it, {hint}"
-        )
-
-
 def bt_objective(beta: np.ndarray, counts: PairCounts, alpha: float) -> float:
     """Eq. (1) evaluated from pair counts."""
     d = beta[counts.pair_i] - beta[counts.pair_j]  # (P,)
-    nll = counts.w_ij @ np.logaddexp(0.0, -d) + (counts.n_ij - counts.w_ij) @ np.logaddexp(0.0, d)
-    return float(nll + alpha * beta @ beta)
+    # sums of products rather than `@`: a BLAS dot product of a few thousand entries took
+    # 10-30 ms on a busy machine (thread wake-ups), against microseconds for np.sum
+    nll = np.sum(counts.w_ij * np.logaddexp(0.0, -d))
+    nll += np.sum((counts.n_ij - counts.w_ij) * np.logaddexp(0.0, d))
+    return float(nll + alpha * np.sum(beta * beta))
 
 
 def fit_newton(
@@ -173,8 +143,24 @@ def fit_newton(
     return beta, it, step_size
 
 
+def fit_squarem(
+    counts: PairCounts, alpha: float, beta0: np.ndarray, max_iter: int, tol: float
+) -> tuple[np.ndarray, int, float]:
+    """MM accelerated by SQUAREM (``_bt_kernel``, Eq. 3); returns ``(beta, n_iter, change)``."""
+    from npml.preference._bt_kernel import _bt_mm_kernel, _squarem
+
+    i, j, n_ij, wins = counts.pair_i, counts.pair_j, counts.n_ij, counts.wins
+    return _squarem(
+        lambda b: _bt_mm_kernel(i, j, n_ij, wins, alpha, b, 1, 0.0)[0],
+        lambda b: bt_objective(b, counts, alpha),
+        beta0,
+        max_iter,
+        tol,
+    )
+
+
 class BradleyTerry(Estimator):
-    """Bradley-Terry scores fitted by MM or Newton (module docstring, Eq. 1).
+    """Bradley-Terry scores by MM, accelerated MM or Newton (module docstring, Eq. 1).
 
     Parameters
     ----------
@@ -182,9 +168,24 @@ class BradleyTerry(Estimator):
         L2 penalty :math:`\\alpha \\lVert \\beta \\rVert^2` added to the negative
         log-likelihood (``choix.opt_pairwise``'s convention). 0 gives the maximum-likelihood
         scores, which exist only when the comparison graph is strongly connected.
-    method : {"mm", "newton"}, default "mm"
-        Hunter's MM algorithm (a Numba kernel; linear convergence, O(pairs) per
-        iteration) or Newton's method (quadratic convergence, O(items^3) per iteration).
+    method : {"squarem", "mm", "newton"}, default "squarem"
+        ``"mm"`` is Hunter's MM algorithm (a Numba kernel; O(pairs) time and O(items) memory
+        per iteration, linear convergence); ``"squarem"`` is MM with SQUAREM extrapolation
+        (``_bt_kernel``, Eq. 3; per iteration three MM steps and one objective evaluation,
+        two when the extrapolation is rejected; still monotone); ``"newton"`` is Newton's
+        method (a dense items x items Hessian: O(items^2) memory and an O(items^3) Cholesky
+        per iteration, quadratic convergence). SQUAREM is the default because its cost is
+        steady: measured on 150 to 2,000 items with 5 to 100 comparisons per item and alpha
+        0 to 0.1, it took 13 to 70 iterations (40 to 210 MM steps) where plain MM took 140
+        to 3,400, more than ``max_iter=1000`` with 5 comparisons per item and alpha=0.01.
+        Where MM converges quickly SQUAREM costs up to 3x its time (tens of milliseconds at
+        150 items: its objective checks are NumPy); where MM crawls it is 1.6-3x faster.
+        Newton took 6 to 12 iterations, as fast as MM at 150 items, 1-3x slower at 500 and
+        3-15x slower than SQUAREM at 2,000 (single-threaded BLAS; more when other work
+        shares the threads). The MM methods stop on the last change, not the error: at
+        ``tol=1e-8`` MM's scores sat up to 2.6e-6 from the optimum and SQUAREM's up to
+        1.3e-6, Newton's at round-off. Choose Newton for the exact optimum with up to a few
+        thousand items.
     max_iter : int, default 1000
         Iteration cap; a :class:`ConvergenceWarning` is issued when it is reached.
     tol : float, default 1e-8
@@ -196,11 +197,11 @@ class BradleyTerry(Estimator):
         The fitted :math:`\\beta`, mean zero.
     n_items_ : int
     n_iter_ : int
-        Iterations used.
+        Iterations used (for ``"squarem"``, cycles of three MM steps).
     """
 
     def __init__(
-        self, alpha: float = 0.0, method: str = "mm", max_iter: int = 1000, tol: float = 1e-8
+        self, alpha: float = 0.0, method: str = "squarem", max_iter: int = 1000, tol: float = 1e-8
     ) -> None:
         self.alpha = alpha
         self.method = method
@@ -213,7 +214,7 @@ class BradleyTerry(Estimator):
         ``n_items`` defaults to the largest item index plus one.
         """
         alpha = float(check_scalar(self.alpha, "alpha", low=0.0))
-        check_choice(self.method, "method", ("mm", "newton"))
+        check_choice(self.method, "method", ("squarem", "mm", "newton"))
         max_iter = int(check_scalar(self.max_iter, "max_iter", kind=(int, np.integer), low=1))
         tol = float(check_scalar(self.tol, "tol", low=0.0))
         comparisons = self._check_comparisons(comparisons, "comparisons", n_items)
@@ -232,6 +233,8 @@ class BradleyTerry(Estimator):
             beta, it, change = _bt_mm_kernel(
                 counts.pair_i, counts.pair_j, counts.n_ij, counts.wins, alpha, beta0, max_iter, tol
             )
+        elif self.method == "squarem":
+            beta, it, change = fit_squarem(counts, alpha, beta0, max_iter, tol)
         else:
             beta, it, change = fit_newton(counts, alpha, beta0, max_iter, tol)
         if change > tol:

@@ -131,6 +131,23 @@ def test_edit_distance_improves_smoothly_where_exact_match_shows_nothing(scaling
     assert np.all(np.diff(scaling.brier) < 0)
 
 
+@pytest.mark.parametrize("L", [5, 20, 100])
+def test_exact_match_is_near_zero_only_above_a_few_over_L(L, rng):
+    # Module docstring: p^L < 0.05 once 1 - p > 3/L; about e^-1 at 1 - p = 1/L (not near
+    # zero); above 0.9 once 1 - p < 0.1/L.
+    p = 1 - np.array([3 / L, 1 / L, 0.1 / L])
+    p_L = p**L
+    assert p_L[0] < 0.05
+    assert 0.32 < p_L[1] <= np.exp(-1)
+    assert p_L[2] > 0.9
+    # ... and exact_match measures p^L: within 4 standard errors of 20,000 sequences.
+    n = 20_000
+    for pk, expected in zip(p, p_L, strict=True):
+        pred = (rng.random((n, L)) >= pk).astype(np.int64)  # token 0 is right, 1 is wrong
+        measured = exact_match(pred, np.zeros((n, L), dtype=np.int64))
+        assert abs(measured - expected) <= 4 * np.sqrt(expected * (1 - expected) / n)
+
+
 def test_simulate_scaling_validation():
     with pytest.raises(ValueError, match="alpha"):
         simulate_scaling(alpha=0.5, rng=0)
