@@ -28,7 +28,7 @@ def l2_data():
 
 
 @pytest.mark.benchmark(group=MLE)
-@pytest.mark.parametrize("method", ["mm", "newton"])
+@pytest.mark.parametrize("method", ["squarem", "mm", "newton"])
 def test_mle_npml(benchmark, mle_data, method):
     fit = benchmark(lambda: BradleyTerry(method=method).fit(mle_data[0], N_ITEMS))
     assert abs(fit.scores_.mean()) < 1e-9
@@ -45,7 +45,7 @@ def test_mle_choix_ilsr(benchmark, mle_data):
 
 
 @pytest.mark.benchmark(group=L2)
-@pytest.mark.parametrize("method", ["mm", "newton"])
+@pytest.mark.parametrize("method", ["squarem", "mm", "newton"])
 def test_l2_npml(benchmark, l2_data, method):
     fit = benchmark(lambda: BradleyTerry(alpha=1.0, method=method).fit(l2_data[0], N_ITEMS))
     assert abs(fit.scores_.mean()) < 1e-9
