@@ -3,11 +3,15 @@
 The equations are in :mod:`npml.nn.activations`, whose plain-NumPy twins
 ``_gelu_forward_reference`` / ``_gelu_backward_reference`` are tested against these kernels.
 
-Layout: the arrays are flat, C-contiguous and cut into rows of ``D`` elements (the last one may
-be shorter); ``prange`` runs over the rows, which are independent. With a bias ``b`` of length
-``D`` the forward adds it in place (``a <- a + b``, the pre-activation the backward needs) and
-the backward sums the gradient over rows into one partial row per worker, added up at the end,
-so ``db`` does not depend on how the rows were scheduled, only on the number of workers.
+Layout: ``_gelu_forward_kernel`` / ``_gelu_backward_kernel`` take flat C-contiguous arrays cut
+into chunks of ``D`` elements (the last one may be shorter); ``prange`` runs over the chunks,
+which are independent, and the backward recomputes the derivative from ``x``. The bias-fused
+pair works on ``(N, D)`` rows: the forward computes ``h = gelu(a + b)`` and, in the same pass,
+the derivative ``gelu'(a + b)``, which it stores over ``a`` (no extra memory; computing both
+together shares the erf and measured faster than recomputing it in the backward); the
+backward multiplies ``dh`` by it in place and sums the result over rows into one partial row
+per worker, added up at the end, so ``db`` does not depend on how the rows were scheduled,
+only on the number of workers.
 
 Scalar helpers are generic over float32/float64 through ``overload``: float32 gets its own
 vectorisable erf and exp in float32 arithmetic, float64 gets ``math.erf``/``math.exp`` (libm,
@@ -205,15 +209,18 @@ def _gelu_grad_overload(x, approx_tanh):
 # Rows are taken as slices and indexed from 0, so Numba can prove the indices non-negative
 # (no wraparound selects) and LLVM vectorises the element loops.
 @njit(cache=True, error_model="numpy")
-def _gelu_row(a, b, out, approx_tanh):
-    if b.shape[0] == 0:
-        for j in range(a.shape[0]):
-            out[j] = _gelu(a[j], approx_tanh)
-        return
+def _gelu_row(x, out, approx_tanh):
+    for j in range(x.shape[0]):
+        out[j] = _gelu(x[j], approx_tanh)
+
+
+@njit(cache=True, error_model="numpy")
+def _bias_gelu_row(a, b, out, approx_tanh):
+    # out <- gelu(a + b) and a <- gelu'(a + b): what the backward needs, in a's memory
     for j in range(a.shape[0]):
         v = a[j] + b[j]
-        a[j] = v
         out[j] = _gelu(v, approx_tanh)
+        a[j] = _gelu_grad(v, approx_tanh)
 
 
 @njit(cache=True, error_model="numpy")
@@ -223,53 +230,67 @@ def _gelu_grad_row(dout, a, dx, approx_tanh):
 
 
 @njit(cache=True, error_model="numpy")
+def _mul_row(d, g):
+    # d is read and written at the same index only, so the loop vectorises (were ``d`` also
+    # passed as a second, aliased output, LLVM's overlap check would fall back to scalar code)
+    for j in range(g.shape[0]):
+        d[j] *= g[j]
+
+
+@njit(cache=True, error_model="numpy")
 def _add_row(acc, g):
     for j in range(g.shape[0]):
         acc[j] += g[j]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _gelu_forward_kernel(a, b, out, D, approx_tanh):
-    """``out = gelu(a + b)`` on flat ``a``, ``out`` of shape (n,), rows of ``D``.
+def _gelu_forward_kernel(x, out, D, approx_tanh):
+    """``out = gelu(x)`` on flat arrays of shape (n,), in rows (chunks) of ``D``."""
+    n = x.shape[0]
+    for r in prange((n + D - 1) // D):
+        lo = r * D
+        hi = min(lo + D, n)
+        if approx_tanh:
+            _gelu_row(x[lo:hi], out[lo:hi], True)
+        else:
+            _gelu_row(x[lo:hi], out[lo:hi], False)
 
-    ``b`` has shape ``(D,)`` (then ``a`` is overwritten with ``a + b``) or ``(0,)`` (no bias).
-    """
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _bias_gelu_forward_kernel(a, b, out, approx_tanh):
+    """``out = gelu(a + b)`` for ``a``, ``out`` (N, D) and ``b`` (D,); ``a`` is overwritten
+    with ``gelu'(a + b)``, all the backward needs."""
+    for i in prange(a.shape[0]):
+        if approx_tanh:
+            _bias_gelu_row(a[i], b, out[i], True)
+        else:
+            _bias_gelu_row(a[i], b, out[i], False)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _gelu_backward_kernel(dout, a, dx, D, approx_tanh):
+    """``dx = dout * gelu'(a)`` on flat arrays of shape (n,), rows of ``D``."""
     n = a.shape[0]
     for r in prange((n + D - 1) // D):
         lo = r * D
         hi = min(lo + D, n)
         if approx_tanh:
-            _gelu_row(a[lo:hi], b, out[lo:hi], True)
+            _gelu_grad_row(dout[lo:hi], a[lo:hi], dx[lo:hi], True)
         else:
-            _gelu_row(a[lo:hi], b, out[lo:hi], False)
+            _gelu_grad_row(dout[lo:hi], a[lo:hi], dx[lo:hi], False)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _gelu_backward_kernel(dout, a, dx, db, D, approx_tanh):
-    """``dx = dout * gelu'(a)`` on flat arrays of shape (n,), rows of ``D``; ``dx`` may be
-    ``dout``. With ``db`` of shape ``(P, D)`` (else ``(0, D)``), worker ``p`` of ``P`` sums
-    ``dx`` over its block of rows into ``db[p]``; the caller adds the ``P`` rows.
-    """
-    n = a.shape[0]
-    rows = (n + D - 1) // D
+def _bias_gelu_backward_kernel(d, g, db):
+    """``d <- d * g`` in place on (N, D) arrays (``g = gelu'(a + b)`` saved by the forward);
+    worker ``p`` of ``P`` sums the result over its block of rows into ``db[p]`` of ``db``
+    (P, D), zero on entry (the caller adds the ``P`` rows)."""
+    N = d.shape[0]
     P = db.shape[0]
-    if P == 0:
-        for r in prange(rows):
-            lo = r * D
-            hi = min(lo + D, n)
-            if approx_tanh:
-                _gelu_grad_row(dout[lo:hi], a[lo:hi], dx[lo:hi], True)
-            else:
-                _gelu_grad_row(dout[lo:hi], a[lo:hi], dx[lo:hi], False)
-        return
     for p in prange(P):
-        for r in range(p * rows // P, (p + 1) * rows // P):  # rows split in P blocks
-            lo = r * D
-            if approx_tanh:
-                _gelu_grad_row(dout[lo : lo + D], a[lo : lo + D], dx[lo : lo + D], True)
-            else:
-                _gelu_grad_row(dout[lo : lo + D], a[lo : lo + D], dx[lo : lo + D], False)
-            _add_row(db[p], dx[lo : lo + D])
+        for i in range(p * N // P, (p + 1) * N // P):  # rows split in P blocks
+            _mul_row(d[i], g[i])
+            _add_row(db[p], d[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")

@@ -55,30 +55,36 @@ def test_erf_and_exp_helpers_on_a_dense_grid():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_gelu_kernels_match_twins(rng, shape, approximate, dtype):
+def test_gelu_kernels_match_twins(rng, kernels_always, shape, approximate, dtype):
     x = (3 * rng.standard_normal(shape)).astype(dtype)
     dout = rng.standard_normal(shape).astype(dtype)
-    out, cache = act._gelu_forward_numba(x.copy(), None, approximate)
+    out, cache = act.gelu_forward(x, approximate)
     ref, rcache = act._gelu_forward_reference(x, approximate)
+    assert cache.t is None  # the kernel path
     assert rel_err(out, ref) < TOL[dtype]
-    dx, _ = act._gelu_backward_numba(dout, cache, False)
+    dx = act.gelu_backward(dout, cache)
     assert rel_err(dx, act._gelu_backward_reference(dout, rcache)) < TOL[dtype]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_bias_gelu_kernels_match_twins(rng, shape, approximate, dtype):
+@pytest.mark.parametrize("bias", [True, False])
+def test_bias_gelu_kernels_match_twins(rng, kernels_always, shape, approximate, dtype, bias):
     a = (3 * rng.standard_normal(shape)).astype(dtype)
-    b = rng.standard_normal(shape[-1]).astype(dtype)
+    b = rng.standard_normal(shape[-1]).astype(dtype) if bias else None
     dh = rng.standard_normal(shape).astype(dtype)
-    h, cache = act._gelu_forward_numba(a.copy(), b, approximate)
-    ref, rcache = act._gelu_forward_reference(a + b, approximate)
-    assert rel_err(h, ref) < TOL[dtype] and rel_err(cache.x, a + b) < TOL[dtype]
-    da, db = act._gelu_backward_numba(dh.copy(), cache, True)
+    h, cache = act._bias_gelu_forward(a.copy(), b, approximate)
+    assert cache.grad is not None  # the kernel path
+    ref, rcache = act._gelu_forward_reference(a if b is None else a + b, approximate)
+    assert rel_err(h, ref) < TOL[dtype]
+    da, db = act._bias_gelu_backward(dh.copy(), cache, bias)
     rda = act._gelu_backward_reference(dh, rcache)
     assert rel_err(da, rda) < TOL[dtype]
-    assert rel_err(db, rda.reshape(-1, shape[-1]).sum(axis=0)) < TOL[dtype]
+    if bias:
+        assert rel_err(db, rda.reshape(-1, shape[-1]).sum(axis=0)) < TOL[dtype]
+    else:
+        assert db is None
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -232,12 +238,16 @@ def test_correct_without_jit():
             b = rng.standard_normal(5).astype(dtype)
             errs = []
             for ap in ("none", "tanh"):
-                h, c = act._gelu_forward_numba(x.copy(), b, ap)
+                h, c = act._bias_gelu_forward(x.copy(), b, ap)
                 r, rc = act._gelu_forward_reference(x + b, ap)
-                da, db = act._gelu_backward_numba(dout.copy(), c, True)
+                da, db = act._bias_gelu_backward(dout.copy(), c, True)
                 rda = act._gelu_backward_reference(dout, rc)
+                y, c = act.gelu_forward(x, ap)
+                dx = act.gelu_backward(dout, c)
+                r2, rc2 = act._gelu_forward_reference(x, ap)
                 errs += [abs(h - r).max(), abs(da - rda).max(),
-                         abs(db - rda.reshape(-1, 5).sum(0)).max()]
+                         abs(db - rda.reshape(-1, 5).sum(0)).max(), abs(y - r2).max(),
+                         abs(dx - act._gelu_backward_reference(dout, rc2)).max()]
             g, be = rng.standard_normal(5).astype(dtype), rng.standard_normal(5).astype(dtype)
             y, c = ln.layer_norm_forward(x, g, be)
             ry, rc = ln._layer_norm_forward_reference(x, g, be, 1e-5)
