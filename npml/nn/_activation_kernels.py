@@ -33,15 +33,39 @@ helpers are branch-free (selects, not jumps) and all constants have the array's 
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
+import numba
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
 from npml.nn._flash_kernels import _bits_float, _float_bits
 
+PARALLEL_MIN_SIZE = 2**18  # elements below which the kernels run on the calling thread only
 _f32 = np.float32
+
+
+@contextlib.contextmanager
+def kernel_threads(size: int) -> Iterator[int]:
+    """Run the kernels inside on one thread when ``size < PARALLEL_MIN_SIZE``; yields the
+    number of workers. Waking a second thread costs tens of microseconds on an idle machine
+    and milliseconds on a busy one (measured on 2 shared cores), while one thread does 2**18
+    elements of these loops in about 0.3 ms. Shared by the LayerNorm and loss kernels.
+    """
+    n = numba.get_num_threads()
+    if size >= PARALLEL_MIN_SIZE or n == 1:
+        yield n
+        return
+    numba.set_num_threads(1)  # per calling thread
+    try:
+        yield 1
+    finally:
+        numba.set_num_threads(n)
+
+
 # erf(x)/x ~ P(s)/Q(s), s = x^2, on [0, 4] (least-squares fit, module docstring)
 _ERF_P = tuple(
     _f32(c)

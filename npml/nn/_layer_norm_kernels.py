@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from npml.nn._activation_kernels import kernel_threads  # noqa: F401  (used by the caller)
+
 
 @njit(cache=True, error_model="numpy")
 def _row_dot(u, v, zero):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from npml.nn._activation_kernels import _exp
+from npml.nn._activation_kernels import _exp, kernel_threads  # noqa: F401  (the caller's)
 
 
 @njit(cache=True, error_model="numpy")

@@ -106,7 +106,8 @@ def gelu_forward(x: np.ndarray, approximate: str = "none") -> tuple[np.ndarray, 
 
         out = np.empty_like(x)
         D = max(x.size // 64, 1024)  # chunks of the flat arrays
-        kern._gelu_forward_kernel(x.reshape(-1), out.reshape(-1), D, approximate == "tanh")
+        with kern.kernel_threads(x.size):
+            kern._gelu_forward_kernel(x.reshape(-1), out.reshape(-1), D, approximate == "tanh")
         return out, GELUCache(x, approximate, None)
     return _gelu_forward_reference(x, approximate)
 
@@ -120,7 +121,8 @@ def gelu_backward(dout: np.ndarray, cache: GELUCache) -> np.ndarray:
         dx = np.empty_like(x)
         D = max(x.size // 64, 1024)  # chunks of the flat arrays
         tanh = cache.approximate == "tanh"
-        kern._gelu_backward_kernel(dout.reshape(-1), x.reshape(-1), dx.reshape(-1), D, tanh)
+        with kern.kernel_threads(x.size):
+            kern._gelu_backward_kernel(dout.reshape(-1), x.reshape(-1), dx.reshape(-1), D, tanh)
         return dx
     return _gelu_backward_reference(dout, cache)
 
@@ -163,9 +165,10 @@ def _bias_gelu_forward(
         b = np.zeros(D, a.dtype) if b is None else b
         h = np.empty_like(a)
         tanh = approximate == "tanh"
-        kern._bias_gelu_forward_kernel(
-            a.reshape(-1, D), np.ascontiguousarray(b), h.reshape(-1, D), tanh
-        )
+        with kern.kernel_threads(a.size):
+            kern._bias_gelu_forward_kernel(
+                a.reshape(-1, D), np.ascontiguousarray(b), h.reshape(-1, D), tanh
+            )
         return h, GELUCache(None, approximate, None, grad=a)
     if b is not None:
         a += b
@@ -184,13 +187,12 @@ def _bias_gelu_backward(
         if not _use_kernel(g, dh):
             da = dh * g
             return da, da.reshape(-1, g.shape[-1]).sum(axis=0) if has_bias else None
-        import numba
-
         from npml.nn import _activation_kernels as kern
 
         D = g.shape[-1]
-        db = np.zeros((numba.get_num_threads(), D), g.dtype)  # one partial sum per worker
-        kern._bias_gelu_backward_kernel(dh.reshape(-1, D), g.reshape(-1, D), db)
+        with kern.kernel_threads(g.size) as P:
+            db = np.zeros((P, D), g.dtype)  # one partial sum per worker
+            kern._bias_gelu_backward_kernel(dh.reshape(-1, D), g.reshape(-1, D), db)
         return dh, (db.sum(axis=0) if has_bias else None)
     da = _gelu_backward_reference(dh, cache)
     db = da.reshape(-1, da.shape[-1]).sum(axis=0) if has_bias else None

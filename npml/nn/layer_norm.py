@@ -148,10 +148,11 @@ def _layer_norm_forward_numba(
     y, x_hat = np.empty_like(x2), np.empty_like(x2)
     rstd = np.empty(x2.shape[0], x.dtype)  # (N,)
     f = x.dtype.type
-    kern._layer_norm_forward_kernel(
-        x2, np.ascontiguousarray(gamma), np.ascontiguousarray(beta),
-        f(eps), f(1.0), f(1.0 / D), y, x_hat, rstd,
-    )  # fmt: skip
+    with kern.kernel_threads(x.size):
+        kern._layer_norm_forward_kernel(
+            x2, np.ascontiguousarray(gamma), np.ascontiguousarray(beta),
+            f(eps), f(1.0), f(1.0 / D), y, x_hat, rstd,
+        )  # fmt: skip
     cache = LayerNormCache(x_hat.reshape(x.shape), rstd.reshape(*x.shape[:-1], 1), gamma)
     return y.reshape(x.shape), cache
 
@@ -160,21 +161,19 @@ def _layer_norm_backward_numba(
     dout: np.ndarray, cache: LayerNormCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Kernel path of the backward."""
-    import numba
-
     from npml.nn import _layer_norm_kernels as kern
 
     x_hat, rstd, gamma = cache
     D = x_hat.shape[-1]
     dout2 = np.ascontiguousarray(dout).reshape(-1, D)  # (N, D)
     dx = np.empty_like(dout2)
-    P = numba.get_num_threads()
-    dgamma, dbeta = np.zeros((P, D), dout.dtype), np.zeros((P, D), dout.dtype)  # partial sums
     f = dout.dtype.type
-    kern._layer_norm_backward_kernel(
-        dout2, x_hat.reshape(-1, D), rstd.reshape(-1), np.ascontiguousarray(gamma),
-        f(1.0), f(1.0 / D), dx, dgamma, dbeta,
-    )  # fmt: skip
+    with kern.kernel_threads(dx.size) as P:
+        dgamma, dbeta = np.zeros((P, D), dout.dtype), np.zeros((P, D), dout.dtype)  # partials
+        kern._layer_norm_backward_kernel(
+            dout2, x_hat.reshape(-1, D), rstd.reshape(-1), np.ascontiguousarray(gamma),
+            f(1.0), f(1.0 / D), dx, dgamma, dbeta,
+        )  # fmt: skip
     return dx.reshape(dout.shape), dgamma.sum(axis=0), dbeta.sum(axis=0)
 
 

@@ -28,9 +28,12 @@ def rel_err(a, b):
 
 @pytest.fixture
 def kernels_always(monkeypatch):
-    """Route every call, however small, through the kernels."""
+    """Route every call, however small, through the kernels, on all threads."""
+    from npml.nn import _activation_kernels as kern
+
     for module in (act, ln, losses):
         monkeypatch.setattr(module, "KERNEL_MIN_SIZE", 1)
+    monkeypatch.setattr(kern, "PARALLEL_MIN_SIZE", 0)  # per-worker partial sums too
 
 
 def test_erf_and_exp_helpers_on_a_dense_grid():
@@ -89,17 +92,17 @@ def test_bias_gelu_kernels_match_twins(rng, kernels_always, shape, approximate, 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_layer_norm_kernels_match_twins(rng, shape, dtype):
+def test_layer_norm_kernels_match_twins(rng, kernels_always, shape, dtype):
     D = shape[-1]
     x = (2 + 3 * rng.standard_normal(shape)).astype(dtype)
     gamma, beta = (rng.standard_normal(D).astype(dtype) for _ in range(2))
     dout = rng.standard_normal(shape).astype(dtype)
-    y, cache = ln._layer_norm_forward_numba(x, gamma, beta, 1e-5)
+    y, cache = ln.layer_norm_forward(x, gamma, beta, 1e-5)
     ref, rcache = ln._layer_norm_forward_reference(x, gamma, beta, 1e-5)
     assert rel_err(y, ref) < TOL[dtype]
     for field, rfield in zip(cache, rcache, strict=True):
         assert rel_err(field, rfield) < TOL[dtype]
-    grads = ln._layer_norm_backward_numba(dout, cache)
+    grads = ln.layer_norm_backward(dout, cache)
     for g, r in zip(grads, ln._layer_norm_backward_reference(dout, rcache), strict=True):
         assert rel_err(g, r) < TOL[dtype]
 
@@ -212,6 +215,19 @@ def test_float32_stays_float32_everywhere(rng, kernels_always):
     for activation in ("gelu", "gelu_tanh"):
         y, cache = ffn.ffn_forward(x, W_1, b_1, W_2, b_2, activation)
         assert all_f32(y, *cache, *cache.gelu, *ffn.ffn_backward(dout, cache))
+
+
+def test_kernel_threads_restores_the_thread_count():
+    import numba
+
+    from npml.nn import _activation_kernels as kern
+
+    n = numba.get_num_threads()
+    with kern.kernel_threads(10) as workers:
+        assert workers == 1 == numba.get_num_threads()
+    assert numba.get_num_threads() == n
+    with kern.kernel_threads(kern.PARALLEL_MIN_SIZE) as workers:
+        assert workers == n
 
 
 def test_public_functions_pick_the_kernel_for_large_inputs(rng, monkeypatch):
