@@ -87,7 +87,7 @@ def softmax_cross_entropy_forward(
 
         probs, nll = np.empty_like(z), np.empty(z.shape[0], z.dtype)  # (N, V), (N,)
         with kern.kernel_threads(z.size):
-            kern._cross_entropy_forward_kernel(z, t, probs, nll)
+            kern._cross_entropy_forward_kernel(z, t, z.dtype.type(0), probs, nll)
         if not np.isfinite(nll).all():
             check_array(logits, "logits")  # raises, naming the non-finite entries
     else:
