@@ -51,9 +51,9 @@ _f32 = np.float32
 @contextlib.contextmanager
 def kernel_threads(size: int) -> Iterator[int]:
     """Run the kernels inside on one thread when ``size < PARALLEL_MIN_SIZE``; yields the
-    number of workers. Waking a second thread costs tens of microseconds on an idle machine
-    and milliseconds on a busy one (measured on 2 shared cores), while one thread does 2**18
-    elements of these loops in about 0.3 ms. Shared by the LayerNorm and loss kernels.
+    number of workers. On a busy machine a parallel region can wait milliseconds for its
+    second thread (measured on 2 shared cores at load 4-9), while one thread does 2**18
+    elements of these loops in 0.3-0.5 ms. Shared by the LayerNorm and loss kernels.
     """
     n = numba.get_num_threads()
     if size >= PARALLEL_MIN_SIZE or n == 1:

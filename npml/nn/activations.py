@@ -30,8 +30,8 @@ no extra array. ``_bias_gelu_forward`` / ``_bias_gelu_backward`` fuse the bias a
 of GELU (used by the feed-forward layer): one pass computes :math:`h = \\operatorname{GELU}(a
 + b)` and :math:`\\operatorname{GELU}'(a + b)`, stored over the pre-activation ``a`` (which the
 caller gives up), and one pass back gives :math:`\\bar a` and
-:math:`\\bar b = \\sum_n \\bar a_n` (saving the derivative measured 1.5x faster than
-recomputing it, for a forward-backward pair at the GPT's shapes).
+:math:`\\bar b = \\sum_n \\bar a_n` (for a forward-backward pair at ``(2048, 512)`` in
+float32, saving the derivative measured 1.3x faster than recomputing it in the backward).
 """
 
 from __future__ import annotations
