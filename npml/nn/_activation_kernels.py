@@ -23,7 +23,7 @@ accurate to about an ulp; they do not vectorise but the float64 path is not the 
   3e-8; evaluated in float32 the error is below 4e-7, a few ulps of values near 1).
 * ``exp`` (float32): :math:`e^t = 2^n 2^f` with :math:`n` an integer and :math:`|f| \\le 1/2`,
   :math:`2^f` from its degree-6 Chebyshev interpolant and :math:`2^n` added to the exponent
-  bits (the bit casts are the intrinsics of :mod:`npml.nn._flash_kernels`).
+  bits (the bit casts are the intrinsics of :mod:`npml.nn._intrinsics`).
 * ``tanh`` (float32): :math:`\\tanh u = \\operatorname{sign}(u)(1 - e)/(1 + e)`,
   :math:`e = e^{-2|u|}`.
 
@@ -42,7 +42,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from npml.nn._flash_kernels import _bits_float, _float_bits
+from npml.nn._intrinsics import _bits_float, _float_bits
 
 PARALLEL_MIN_SIZE = 2**18  # elements below which the kernels run on the calling thread only
 _f32 = np.float32

@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from numba import njit
+
+from npml.nn._intrinsics import _bits_float, _float_bits, _maxnum
 
 _LN2 = math.log(2.0)
 _LO32, _LO64 = -125.0, -1021.0  # t_lo: 2^t is a normal float down to here, 0 below
@@ -43,62 +44,6 @@ EXP2_LOW = {np.dtype(np.float32): _LO32, np.dtype(np.float64): _LO64}
 _CHEB6 = np.polynomial.Chebyshev.interpolate(lambda f: 2.0**f, 6, domain=[-0.5, 0.5])
 _P32 = tuple(np.float32(c) for c in _CHEB6.convert(kind=np.polynomial.Polynomial).coef)
 _P64 = tuple(float(_LN2**i / math.factorial(i)) for i in range(14))
-
-
-# ---- three LLVM instructions Numba does not expose -----------------------------------------
-# Reinterpreting a float's bits as an integer and back (to build 2^n in the exponent field), and
-# llvm.maxnum, whose reductions LLVM vectorises (Python's max compiles to compare + select,
-# which it does not). Plain-Python stand-ins keep NUMBA_DISABLE_JIT=1 working.
-if numba.config.DISABLE_JIT:
-
-    def _float_bits(x):
-        return np.asarray(x).view(np.int32 if np.asarray(x).dtype == np.float32 else np.int64)[()]
-
-    def _bits_float(i):
-        return np.asarray(i).view(np.float32 if np.asarray(i).dtype == np.int32 else np.float64)[()]
-
-    def _maxnum(a, b):
-        return max(a, b)
-
-else:
-    from llvmlite import ir
-    from numba.core import types
-    from numba.extending import intrinsic
-
-    _BITS = {types.float32: types.int32, types.float64: types.int64}
-    _FLOATS = {v: k for k, v in _BITS.items()}
-
-    def _bitcast(to):
-        def codegen(context, builder, sig, args):
-            return builder.bitcast(args[0], context.get_value_type(to))
-
-        return codegen
-
-    @intrinsic
-    def _float_bits(typingctx, x):
-        if x in _BITS:
-            return _BITS[x](x), _bitcast(_BITS[x])
-        return None
-
-    @intrinsic
-    def _bits_float(typingctx, i):
-        if i in _FLOATS:
-            return _FLOATS[i](i), _bitcast(_FLOATS[i])
-        return None
-
-    @intrinsic
-    def _maxnum(typingctx, a, b):
-        if a != b or a not in _BITS:
-            return None
-
-        def codegen(context, builder, sig, args):
-            ty = args[0].type
-            fn = builder.module.declare_intrinsic(
-                "llvm.maxnum", [ty], ir.FunctionType(ty, [ty, ty])
-            )
-            return builder.call(fn, args, fastmath=("fast",))
-
-        return a(a, b), codegen
 
 
 # ---- rows --------------------------------------------------------------------------------------
