@@ -19,9 +19,11 @@ default ``"gelu"`` is the erf form), ``F.scaled_dot_product_attention(is_causal=
   attention split into the projections and the core ``softmax(Q K^T / sqrt(D)) V`` (the
   implementation ``MultiHeadAttention`` picks for these sizes), the FFN's matmuls (FFN
   minus GELU) and GELU, the tied output projection, the loss and the AdamW step, forward
-  and backward apart where both exist. "other" is the whole step, timed alone in the same
-  way, minus the parts (residual adds, ``zero_grad``, Python glue, and the error of timing
-  parts alone). Rows and a stacked-bar plot ``train_breakdown.png``.
+  and backward apart where both exist, each the fastest of its timed calls (on a busy
+  machine single calls of the parts swung by 10-100x, which medians of 5 did not absorb).
+  "other" is the whole step, timed alone in the same way, minus the parts (residual adds,
+  ``zero_grad``, Python glue, and the error of timing parts alone). Rows and a stacked-bar
+  plot ``train_breakdown.png``.
 * **generate**: ``CausalLM.generate`` (KV cache, temperature 1) of 256 new tokens after a
   16-token prompt at batch 1 and 8, against a torch loop under ``torch.inference_mode``
   with a preallocated key/value cache per layer and ``torch.multinomial`` sampling (target
@@ -364,8 +366,8 @@ def breakdown(cfg: GPT, repeats: int) -> tuple[dict[str, float], float]:
     def act(*shape: int) -> np.ndarray:
         return rng.standard_normal(shape).astype(np.float32)
 
-    def t(fn: Any) -> float:
-        return measure(fn, repeats=repeats, warmup=1).median
+    def t(fn: Any) -> float:  # the fastest call: a busy machine's interruptions only add time
+        return measure(fn, repeats=repeats, warmup=1).best
 
     block = model.blocks[0]
     h, dh = act(B, T, D), act(B, T, D)
