@@ -22,7 +22,8 @@ def test_report_tiny_mode_writes_json(tiny_report):
         assert {"chapter", "case", "value", "unit", "peer", "ratio", "target", "met"} <= set(row)
     chapters = {row["chapter"] for row in data["rows"]}
     # every chapter module of npml.bench.chapters contributed rows
-    assert {"ops", "complexity", "attention", "optim", "gp", "linear", "preference"} <= chapters
+    expected = {"ops", "complexity", "attention", "optim", "gp", "linear", "preference", "train"}
+    assert expected <= chapters
 
 
 def test_pytest_benchmark_suite_collects_every_file():
