@@ -28,7 +28,7 @@ import numba
 import numpy as np
 from numba.typed import List
 
-from npml._checks import check_scalar
+from npml._checks import check_bool, check_scalar
 from npml._module import Parameter
 from npml._threading import parallel_region
 from npml.optim._adam_kernel import (
@@ -115,9 +115,7 @@ class FusedAdam(Optimizer):
         group["betas"] = (float(betas[0]), float(betas[1]))
         group["eps"] = float(check_scalar(group["eps"], "eps", low=0.0, low_inclusive=False))
         group["weight_decay"] = float(check_scalar(group["weight_decay"], "weight_decay", low=0.0))
-        if not isinstance(group["amsgrad"], (bool, np.bool_)):
-            raise TypeError(f"amsgrad={group['amsgrad']!r}; expected True or False")
-        group["amsgrad"] = bool(group["amsgrad"])
+        group["amsgrad"] = check_bool(group["amsgrad"], "amsgrad")
 
     # -- state layout ----------------------------------------------------------------------
     def _check_params(self, params: list[Parameter], names: list[str]) -> None:
