@@ -175,6 +175,14 @@ class FusedAdam(Optimizer):
                         f"state of parameter {group['param_names'][j]!r} (state.{k0 + j}.*) has "
                         f"buffers {sorted(got)}; expected {sorted(want)}"
                     )
+                for name in ("v", "v_max"):  # averages of g^2 (and their maxima)
+                    buf = per_param[k0 + j].get(name)
+                    if buf is not None and (buf < 0).any():
+                        raise ValueError(
+                            f"state['state.{k0 + j}.{name}'] (parameter "
+                            f"{group['param_names'][j]!r}) has {int((buf < 0).sum())} negative "
+                            "value(s); a second moment is >= 0"
+                        )
 
     def _load_param_state(self, k: int, arrays: dict[str, np.ndarray]) -> None:
         for name, value in arrays.items():
