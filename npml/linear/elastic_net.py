@@ -65,8 +65,16 @@ def _check_hyper(alpha: Any, l1_ratio: Any, max_iter: Any, tol: Any) -> None:
 
 
 def _check_X(X: Any, **kwargs: Any) -> np.ndarray:
-    """``X`` as a 2-D float64 array; a 1-D ``X`` gets scikit-learn's reshape advice."""
-    X = check_array(X, "X", dtype=np.float64, **kwargs)
+    """``X`` as a 2-D float64 array, with scikit-learn's messages for a 1-D, empty or sparse
+    ``X`` (its estimator checks look for them)."""
+    if hasattr(X, "tocsr") and hasattr(X, "nnz"):
+        raise TypeError(
+            f"X is a sparse {type(X).__name__}; sparse input is not supported by ElasticNet, "
+            "expected a dense array (X.toarray())"
+        )
+    X = check_array(
+        X, "X", dtype=np.float64, **{k: v for k, v in kwargs.items() if k != "min_size"}
+    )
     if X.ndim == 1:
         raise ValueError(
             f"Expected 2D array, got 1D array instead: X has ndim=1 (shape {X.shape}). "
@@ -75,6 +83,13 @@ def _check_X(X: Any, **kwargs: Any) -> np.ndarray:
         )
     if X.ndim != 2:
         raise ValueError(f"X has ndim={X.ndim} (shape {X.shape}); expected 2")
+    if kwargs.get("min_size"):
+        for axis, what in ((0, "sample"), (1, "feature")):
+            if X.shape[axis] == 0:
+                raise ValueError(
+                    f"Found array with 0 {what}(s) (shape={X.shape}) while a minimum of 1 "
+                    f"is required: X has no {what}s"
+                )
     return X
 
 
@@ -82,6 +97,8 @@ def _check_data(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     # X's finiteness is checked on the column sums / Gram diagonal that the first pass over
     # X computes anyway (NaN and inf propagate into them): see _raise_if_not_finite
     X = _check_X(X, min_size=1, finite=False)
+    if y is None:
+        raise ValueError("ElasticNet requires y to be passed, but the target y is None")
     y = check_array(y, "y", ndim=1, dtype=np.float64)
     check_same_length(X, "X", y, "y")
     return X, y
