@@ -9,9 +9,17 @@ message ("'str' object cannot be interpreted as an integer").
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
+from npml.analysis import (
+    brier_score,
+    exact_match,
+    simulate_scaling,
+    token_accuracy,
+)
 from npml.bench import compare, measure
 from npml.bench.fit import fit_cost_model, fit_exponent
 from npml.linear import ElasticNet, enet_path
@@ -230,6 +238,27 @@ CASES = [
         TypeError,
         r"i=0\.5",
     ),  # fmt: skip
+    # -- analysis
+    (
+        "token_accuracy empty",
+        lambda: token_accuracy([], []),
+        ValueError,
+        "pred and target hold no tokens",
+    ),  # fmt: skip
+    (
+        "exact_match 0 rows",
+        lambda: exact_match(np.zeros((0, 3)), np.zeros((0, 3))),
+        ValueError,
+        r"no sequences \(0 rows\)",
+    ),  # fmt: skip
+    (
+        "simulate_scaling n_params<=0",
+        lambda: simulate_scaling(n_params=[0.0]),
+        ValueError,
+        "n_params",
+    ),  # fmt: skip
+    ("simulate_scaling alpha=0", lambda: simulate_scaling(alpha=0.0), ValueError, "alpha=0"),
+    ("brier probs>1", lambda: brier_score([1.5], [1]), ValueError, "probs has values outside"),
     # -- bench
     ("measure repeats=0", lambda: measure(lambda: None, repeats=0), ValueError, "repeats=0"),
     ("measure repeats=2.5", lambda: measure(lambda: None, repeats=2.5), TypeError, "repeats="),
@@ -308,3 +337,10 @@ def test_enet_path_default_path_decreases_for_every_valid_eps():
     for eps in (1e-6, 0.5, 0.999):
         alphas = enet_path(X, y, eps=eps, n_alphas=4).alphas
         assert np.all(np.diff(alphas) < 0)
+
+
+def test_simulate_scaling_with_a_loss_that_underflows_is_quiet_and_certain():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = simulate_scaling(n_params=[1e300], c=1e-300, alpha=-10.0, n_samples=10, rng=0)
+    assert out.per_token_accuracy[0] == 1.0 and out.exact_match[0] == 1.0
