@@ -36,12 +36,14 @@ from npml.optim import (
 )
 from npml.preference import (
     BradleyTerry,
+    RewardModel,
     dpo_loss,
     ipo_loss,
     psipo_loss,
     slic_listwise_rank_loss,
     slic_margin_loss,
     slic_rank_loss,
+    train_reward_model,
 )
 
 
@@ -237,6 +239,24 @@ CASES = [
         lambda: BradleyTerry().fit(_CMP).probability(0.5, 1),
         TypeError,
         r"i=0\.5",
+    ),  # fmt: skip
+    (
+        "train_reward_model model",
+        lambda: train_reward_model(None, _X2, _X2),
+        TypeError,
+        "model is a NoneType; expected a RewardModel",
+    ),  # fmt: skip
+    (
+        "train_reward_model epochs=0",
+        lambda: train_reward_model(RewardModel(3, rng=0), _X2, _X2, epochs=0),
+        ValueError,
+        "epochs=0",
+    ),  # fmt: skip
+    (
+        "train_reward_model lr=-1",
+        lambda: train_reward_model(RewardModel(3, rng=0), _X2, _X2, lr=-1.0),
+        ValueError,
+        "lr=-1",
     ),  # fmt: skip
     # -- analysis
     (
