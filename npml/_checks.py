@@ -4,7 +4,8 @@ Every public function validates its input here, so that a user error is reported
 ``ValueError`` or ``TypeError`` that names the argument, the value it got and what was
 expected, instead of surfacing later as a NaN or a shape error deep inside a kernel.
 
-This module imports nothing of npml (it is the ground floor).
+This module imports nothing of npml but :mod:`npml.exceptions`, which imports nothing (it is
+the ground floor).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+
+from npml.exceptions import NotFittedError
 
 
 def as_rng(rng: None | int | np.integer | np.random.Generator = None) -> np.random.Generator:
@@ -277,11 +280,13 @@ def check_choice(value: Any, name: str, choices: Sequence[Any]) -> Any:
 
 
 def check_is_fitted(estimator: Any, attribute: str) -> None:
-    """Raise ``RuntimeError`` if a scikit-learn style estimator has not been fitted.
+    """Raise :class:`npml.exceptions.NotFittedError` if an estimator has not been fitted.
 
-    ``attribute`` is a learned attribute (ending in ``_``) that ``fit`` sets.
+    ``attribute`` is a learned attribute (ending in ``_``) that ``fit`` sets. The error is a
+    ``ValueError``, an ``AttributeError`` (as scikit-learn's) and a ``RuntimeError`` (as
+    npml's before it had its own class).
     """
     if not hasattr(estimator, attribute):
-        raise RuntimeError(
+        raise NotFittedError(
             f"this {type(estimator).__name__} is not fitted yet; call fit(X, y) before using it"
         )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import inspect
 from typing import Any, TypeVar
 
+from npml._checks import check_bool
+
 E = TypeVar("E", bound="Estimator")
 
 
@@ -38,6 +40,7 @@ class Estimator:
         ``deep`` is accepted for scikit-learn's sake; nested objects (a GP's kernel) are
         returned as they are, not expanded into ``kernel__...`` entries.
         """
+        check_bool(deep, "deep")
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self: E, **params: Any) -> E:

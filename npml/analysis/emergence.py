@@ -54,12 +54,16 @@ def exact_match(pred: np.ndarray, target: np.ndarray) -> float:
     ``pred`` and ``target`` have shape (L,) (one sequence) or (N, L).
     """
     pred, target = _pair(pred, target)
+    if pred.shape[0] == 0:
+        raise ValueError("pred and target hold no sequences (0 rows); expected at least one")
     return float(np.mean(np.all(pred == target, axis=1)))
 
 
 def token_accuracy(pred: np.ndarray, target: np.ndarray) -> float:
     """Fraction of tokens predicted right; shapes (L,) or (N, L)."""
     pred, target = _pair(pred, target)
+    if pred.size == 0:
+        raise ValueError("pred and target hold no tokens; expected at least one")
     return float(np.mean(pred == target))
 
 
@@ -190,7 +194,8 @@ def simulate_scaling(
     c = float(check_scalar(c, "c", low=0.0, low_inclusive=False))
     alpha = float(check_scalar(alpha, "alpha", high=0.0, high_inclusive=False))
     rng = as_rng(rng)
-    p = np.exp(-((N / c) ** alpha))  # Eq. (1)
+    with np.errstate(over="ignore"):  # N / c = inf gives loss 0 and p = 1, the limit
+        p = np.exp(-((N / c) ** alpha))  # Eq. (1)
     out = {k: np.empty(N.size) for k in ("em", "acc", "ed", "ed_se", "brier")}
     for s, p_s in enumerate(p):
         target = rng.integers(0, V, size=(n, L))

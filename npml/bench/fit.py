@@ -14,10 +14,12 @@ sizes of a sweep, so reports fit only the upper part of each sweep and say which
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
+
+from npml._checks import check_array, check_scalar
 
 
 class ExponentFit(NamedTuple):
@@ -56,16 +58,19 @@ def fit_exponent(
         ``slope`` (the exponent k), ``intercept`` (log a), ``ci_low``/``ci_high`` (the
         interval on k; infinite with only two points) and ``n_points``.
     """
-    x = np.asarray(sizes, dtype=np.float64)
-    y = np.asarray(values, dtype=np.float64)
-    if x.shape != y.shape or x.ndim != 1:
+    x = check_array(sizes, "sizes", ndim=1, dtype=np.float64, finite=False)
+    y = check_array(values, "values", ndim=1, dtype=np.float64, finite=False)
+    if x.shape != y.shape:
         raise ValueError(f"sizes {x.shape} and values {y.shape} must be 1-d of the same length")
     if x.size < 2 or np.unique(x).size < 2:
         raise ValueError(f"need at least two distinct sizes; got {x.tolist()}")
-    if not (np.all(x > 0) and np.all(y > 0) and np.all(np.isfinite(y))):
-        raise ValueError("sizes and values must be positive and finite to fit on log-log axes")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence={confidence}; expected a value in (0, 1)")
+    for name, arr in (("sizes", x), ("values", y)):
+        if not (np.all(arr > 0) and np.all(np.isfinite(arr))):
+            raise ValueError(
+                f"{name} must be positive and finite to fit on log-log axes; got {arr.tolist()}"
+            )
+    check_scalar(confidence, "confidence", low=0.0, high=1.0, low_inclusive=False,
+                 high_inclusive=False)  # fmt: skip
     lx, ly = np.log(x), np.log(y)
     m = lx.size
     lx_mean = lx.mean()
@@ -122,13 +127,19 @@ def fit_cost_model(
     """
     from scipy.optimize import nnls
 
-    y = np.asarray(values, dtype=np.float64)
+    y = check_array(values, "values", ndim=1, dtype=np.float64, min_size=1)
+    if not isinstance(terms, Mapping) or not terms:
+        raise TypeError(f"terms={terms!r}; expected a non-empty dict of name to values")
     names = list(terms)
-    A = np.column_stack([np.asarray(terms[n], dtype=np.float64) for n in names])  # (m, k)
-    if A.shape[0] != y.size or y.ndim != 1:
-        raise ValueError(f"terms have {A.shape[0]} rows but values has shape {y.shape}")
+    columns = [check_array(terms[n], f"terms[{n!r}]", ndim=1, dtype=np.float64) for n in names]
+    for n, col in zip(names, columns, strict=True):
+        if col.shape != y.shape:
+            raise ValueError(f"terms[{n!r}] has shape {col.shape} but values has shape {y.shape}")
+        if np.any(col < 0):
+            raise ValueError(f"terms[{n!r}] has a negative entry; expected costs >= 0")
+    A = np.column_stack(columns)  # (m, k)
     if not np.all(y > 0):
-        raise ValueError("values must be positive")
+        raise ValueError(f"values must be positive; got {y.tolist()}")
     scale = A.max(axis=0)  # column scaling keeps nnls well conditioned
     scale[scale == 0] = 1.0
     coef_scaled, _ = nnls(A / scale / y[:, None], np.ones_like(y))

@@ -14,15 +14,16 @@ machines are noisy (about +-20% between runs). Two habits keep the ratios honest
 from __future__ import annotations
 
 import gc
+import numbers
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
 
-from npml._checks import as_rng
+from npml._checks import as_rng, check_scalar
 
 K = TypeVar("K")
 
@@ -48,6 +49,11 @@ def _once(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
+def _check_timing_args(repeats: int, warmup: int) -> None:
+    check_scalar(repeats, "repeats", kind=numbers.Integral, low=1)
+    check_scalar(warmup, "warmup", kind=numbers.Integral, low=0)
+
+
 def measure(
     fn: Callable[[], object], repeats: int = 7, warmup: int = 1, min_time: float = 0.0
 ) -> Timing:
@@ -65,6 +71,10 @@ def measure(
         Keep timing beyond ``repeats`` until this many seconds have been spent in total,
         which steadies the median of very fast calls.
     """
+    _check_timing_args(repeats, warmup)
+    if not callable(fn):
+        raise TypeError(f"fn={fn!r} is not callable; expected a function of no arguments")
+    check_scalar(min_time, "min_time", low=0.0)
     for _ in range(warmup):
         fn()
     timing = Timing()
@@ -107,6 +117,13 @@ def compare(
         can bias a sweep: measured here, the largest array of a sweep timed smallest to
         largest ran up to 40% slower per element than when it came first in the round.
     """
+    _check_timing_args(repeats, warmup)
+    check_scalar(pause, "pause", low=0.0)
+    if not isinstance(fns, Mapping) or not fns:
+        raise ValueError(f"fns={fns!r}; expected a non-empty dict of name to function")
+    for name, fn in fns.items():
+        if not callable(fn):
+            raise TypeError(f"fns[{name!r}]={fn!r} is not callable; expected a function")
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -136,6 +153,8 @@ def peak_memory(fn: Callable[[], object]) -> int:
     seen by tracemalloc; kernels that need measuring take their scratch buffers as arguments
     allocated in Python, or report them separately.
     """
+    if not callable(fn):
+        raise TypeError(f"fn={fn!r} is not callable; expected a function of no arguments")
     gc.collect()
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
@@ -158,6 +177,7 @@ def matmul_peak_gflops(dtype: type = np.float32, n: int = 1024, repeats: int = 5
     The yardstick for "achieved GFLOP/s" columns: a kernel near this number is limited by
     the hardware, not by its code.
     """
+    check_scalar(n, "n", kind=numbers.Integral, low=1)
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n)).astype(dtype)
     b = rng.standard_normal((n, n)).astype(dtype)

@@ -48,6 +48,11 @@ def _solve(
     n = problem.X.shape[0]
     l1 = n * alpha * l1_ratio
     l2 = n * alpha * (1.0 - l1_ratio)
+    if not (np.isfinite(l1) and np.isfinite(l2)):
+        raise ValueError(
+            f"alpha={alpha:g} is too large: the penalty n_samples * alpha = {n} * {alpha:g} "
+            "overflows float64; expected a finite n_samples * alpha"
+        )
     active = np.ones(w.shape[0], dtype=np.bool_)
     n_iter = 0
     converged = False

@@ -48,6 +48,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from npml._checks import check_bool
 from npml.ops._einsum_parse import parse
 from npml.ops._einsum_plan import _plan
 
@@ -82,9 +83,18 @@ class EinsumPath(NamedTuple):
 
 
 def _check_optimize(optimize: object) -> bool:
-    if optimize is True or optimize is False or optimize == "greedy":
-        return optimize is not False
-    raise ValueError(f"optimize={optimize!r}; expected True (greedy order), 'greedy' or False")
+    """``True`` and ``"greedy"`` mean the greedy order, ``False`` left to right.
+
+    Another string (``"optimal"``, ``"yes"``) is an unknown strategy (``ValueError``);
+    anything else that is not a bool (``1``, ``None``) is a ``TypeError``.
+    """
+    if isinstance(optimize, str):
+        if optimize != "greedy":
+            raise ValueError(
+                f"optimize={optimize!r}; expected True (greedy order), 'greedy' or False"
+            )
+        return True
+    return check_bool(optimize, "optimize")
 
 
 def _arrays(subscripts: str, operands: tuple) -> list[np.ndarray]:

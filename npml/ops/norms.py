@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from npml._checks import check_array
+from npml._checks import check_array, check_bool
+from npml.ops._axes import check_axis
 
 
 def l2_norm(
@@ -42,6 +43,8 @@ def l2_norm(
     1.414213562373095e+200
     """
     x = check_array(x, "x")
+    check_axis(axis, x.shape)
+    keepdims = check_bool(keepdims, "keepdims")
     a = np.abs(x)
     if a.size == 0:
         s = np.zeros(np.sum(a, axis=axis, keepdims=True).shape, dtype=a.dtype)

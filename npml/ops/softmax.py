@@ -23,16 +23,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from npml._checks import check_array
+from npml._checks import check_array, check_bool
+from npml.ops._axes import check_axis
 
 
 def _shifted(x: np.ndarray, axis: int | tuple[int, ...] | None) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(x - m, m)`` with ``m`` the max over ``axis`` (0 where a slice is all -inf)."""
+    """Return ``(x - m, m)`` with ``m`` the max over ``axis`` (0 where a slice is all -inf).
+
+    ``x - m`` may overflow to ``-inf`` for finite logits ``[1e308, -1e308]``; that is the
+    right value (its exponential is 0), so the overflow is not reported.
+    """
+    check_axis(axis, x.shape)
     if np.isnan(x).any() or np.isposinf(x).any():
         raise ValueError("x contains NaN or +inf; softmax is only defined for logits < +inf")
     m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # an empty slice acts all -inf
     m = np.where(np.isneginf(m), 0.0, m).astype(x.dtype, copy=False)  # all -inf slice
-    return x - m, m
+    with np.errstate(over="ignore"):
+        return x - m, m
 
 
 def logsumexp(
@@ -55,6 +62,7 @@ def logsumexp(
         ``-inf`` where every entry of a slice is ``-inf``.
     """
     x = check_array(x, "x", finite=False)
+    keepdims = check_bool(keepdims, "keepdims")
     if x.size == 0 and axis is None:
         raise ValueError("x is empty; logsumexp of an empty array is not defined")
     z, m = _shifted(x, axis)

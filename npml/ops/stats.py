@@ -55,24 +55,58 @@ import numbers
 import numpy as np
 from numba import njit
 
-from npml._checks import check_array, check_scalar
+from npml._checks import check_array, check_bool, check_scalar
+from npml.ops._axes import check_axis
 
 _LANES = 32  # scalar values per row of the lane view; a multiple of the SIMD width
 
 
 def _n_reduced(shape: tuple[int, ...], axis: int | tuple[int, ...] | None) -> int:
     """Number of values in each slice that ``axis`` reduces (checking the axes)."""
-    axes = range(len(shape)) if axis is None else (axis,) if np.ndim(axis) == 0 else axis
-    for a in axes:
-        if not isinstance(a, numbers.Integral) or not -len(shape) <= a < len(shape):
-            raise ValueError(f"axis={axis!r} is invalid for an array of shape {shape}")
-    return math.prod(shape[a] for a in axes)
+    return math.prod(shape[a] for a in check_axis(axis, shape))
 
 
 def _check_ddof(ddof: int, n: int, what: str) -> None:
     check_scalar(ddof, "ddof", kind=numbers.Integral, low=0)
     if n <= ddof:
         raise ValueError(f"{what} has {n} value(s); expected more than ddof={ddof}")
+
+
+def _two_pass(x: np.ndarray, axis: int | tuple[int, ...] | None, n: int, ddof: int) -> np.ndarray:
+    """:math:`M_2 / (n - \\text{ddof})` over ``axis`` in float64, reduced axes kept (size 1)."""
+    mean = np.mean(x, axis=axis, keepdims=True, dtype=np.float64)
+    d = x - mean  # deviations, (...) in float64, a fresh array
+    correction = np.sum(d, axis=axis, keepdims=True) ** 2 / n  # ~0: the mean's rounding error
+    d *= d  # squared in place: no second array of x's size
+    m2 = np.sum(d, axis=axis, keepdims=True) - correction
+    return np.maximum(m2, 0.0) / (n - ddof)  # the correction can round just below 0
+
+
+def _scaled_variance(
+    x: np.ndarray, axis: int | tuple[int, ...] | None, n: int, ddof: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(v, s)`` with the variance ``v * s**2`` (reduced axes kept); ``s`` is None if 1.
+
+    The two-pass sums overflow float64 for values beyond about 1e154 (the squares) or 1e308
+    (the sum for the mean) even when the standard deviation is representable; those slices
+    are recomputed on ``x / s`` with :math:`s = \\max |x|` of the slice, in [-1, 1]. Slices
+    that did not overflow keep their direct result, bit for bit.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        v = _two_pass(x, axis, n, ddof)
+    if np.isfinite(v).all():
+        return v, None
+    bad = ~np.isfinite(v)
+    scale = np.max(np.abs(x), axis=axis, keepdims=True).astype(np.float64)
+    scale = np.where(bad & (scale > 0), scale, 1.0)
+    v_scaled = _two_pass(x / scale, axis, n, ddof)
+    return np.where(bad, v_scaled, v), scale
+
+
+def _squeeze(out: np.ndarray, axis: int | tuple[int, ...] | None, keepdims: bool):
+    if not keepdims:
+        out = np.squeeze(out, axis=axis) if axis is not None else out.reshape(())
+    return float(out) if out.ndim == 0 else out
 
 
 def variance(
@@ -100,6 +134,12 @@ def variance(
         A Python float when every axis is reduced and ``keepdims`` is False; otherwise the
         dtype of ``x`` (computed in float64 either way).
 
+    Raises
+    ------
+    ValueError
+        If ``x`` holds NaN or inf, or if the variance itself is too large for ``x``'s dtype
+        (``[1e200, -1e200]``: the variance 1e400 is not a float64; :func:`std` is).
+
     Examples
     --------
     >>> x = 1e9 + np.array([4.0, 7.0, 13.0, 16.0])
@@ -108,17 +148,17 @@ def variance(
     """
     x = check_array(x, "x")
     n = _n_reduced(x.shape, axis)
+    keepdims = check_bool(keepdims, "keepdims")
     _check_ddof(ddof, n, "each reduced slice of x" if axis is not None else "x")
-    mean = np.mean(x, axis=axis, keepdims=True, dtype=np.float64)
-    d = x - mean  # deviations, (...) in float64, a fresh array
-    correction = np.sum(d, axis=axis, keepdims=True) ** 2 / n  # ~0: the mean's rounding error
-    d *= d  # squared in place: no second array of x's size
-    m2 = np.sum(d, axis=axis, keepdims=True) - correction
-    out = np.maximum(m2, 0.0) / (n - ddof)  # the correction can round just below 0
-    out = out.astype(x.dtype, copy=False)
-    if not keepdims:
-        out = np.squeeze(out, axis=axis) if axis is not None else out.reshape(())
-    return float(out) if out.ndim == 0 else out
+    v, scale = _scaled_variance(x, axis, n, ddof)
+    with np.errstate(over="ignore"):
+        out = (v if scale is None else v * scale * scale).astype(x.dtype, copy=False)
+    if not np.isfinite(out).all():
+        raise ValueError(
+            f"the variance of x overflows {x.dtype} (|x| reaches {np.max(np.abs(x)):g}); "
+            "std(x) is still representable, or rescale x"
+        )
+    return _squeeze(out, axis, keepdims)
 
 
 def std(
@@ -127,9 +167,24 @@ def std(
     ddof: int = 0,
     keepdims: bool = False,
 ) -> np.ndarray | float:
-    """Standard deviation: the square root of :func:`variance` (same arguments)."""
-    v = variance(x, axis=axis, ddof=ddof, keepdims=keepdims)
-    return float(np.sqrt(v)) if isinstance(v, float) else np.sqrt(v)
+    """Standard deviation: the square root of :func:`variance` (same arguments).
+
+    Computed on the rescaled data where the variance would overflow, so it is finite for
+    every finite ``x`` (it never exceeds :math:`\\max |x|`).
+    """
+    x = check_array(x, "x")
+    n = _n_reduced(x.shape, axis)
+    keepdims = check_bool(keepdims, "keepdims")
+    _check_ddof(ddof, n, "each reduced slice of x" if axis is not None else "x")
+    v, scale = _scaled_variance(x, axis, n, ddof)
+    if scale is None:
+        with np.errstate(over="ignore"):
+            v_x = v.astype(x.dtype, copy=False)
+        if np.isfinite(v_x).all():  # the square root of variance(x), as it returns it
+            var = _squeeze(v_x, axis, keepdims)
+            return float(np.sqrt(var)) if isinstance(var, float) else np.sqrt(var)
+        scale = np.ones_like(v)  # float32 x whose variance only float64 holds
+    return _squeeze((np.sqrt(v) * scale).astype(x.dtype, copy=False), axis, keepdims)
 
 
 def _welford_reference(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -229,6 +284,9 @@ class RunningStats:
             ``n`` samples (a 1-D batch is ``n`` scalars; a 0-d value is one scalar).
         """
         x = check_array(batch, "batch", finite=False)
+        if not np.isfinite(x).all():
+            n_bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+            raise ValueError(f"batch contains {n_bad} NaN or infinity value(s); expected finite")
         x = x.reshape(1) if x.ndim == 0 else x
         self._check_shape(x.shape[1:], "batch samples")
         x2 = np.ascontiguousarray(x, dtype=np.float64).reshape(
@@ -238,7 +296,8 @@ class RunningStats:
         mean, m2 = _welford_kernel(x2, lanes)
         if not (np.isfinite(mean).all() and np.isfinite(m2).all()):
             raise ValueError(
-                "batch contains NaN or infinity (or values so large that M2 overflows)"
+                f"the sum of squared deviations of batch overflows float64 (|batch| reaches "
+                f"{np.max(np.abs(x2)):g}); rescale the data"
             )
         self._count, self._mean, self._m2 = _chan_merge(
             self._count, self._mean, self._m2, x2.shape[0], mean, m2

@@ -28,7 +28,7 @@ import numba
 import numpy as np
 from numba.typed import List
 
-from npml._checks import check_scalar
+from npml._checks import check_bool, check_scalar
 from npml._module import Parameter
 from npml._threading import parallel_region
 from npml.optim._adam_kernel import (
@@ -115,9 +115,7 @@ class FusedAdam(Optimizer):
         group["betas"] = (float(betas[0]), float(betas[1]))
         group["eps"] = float(check_scalar(group["eps"], "eps", low=0.0, low_inclusive=False))
         group["weight_decay"] = float(check_scalar(group["weight_decay"], "weight_decay", low=0.0))
-        if not isinstance(group["amsgrad"], (bool, np.bool_)):
-            raise TypeError(f"amsgrad={group['amsgrad']!r}; expected True or False")
-        group["amsgrad"] = bool(group["amsgrad"])
+        group["amsgrad"] = check_bool(group["amsgrad"], "amsgrad")
 
     # -- state layout ----------------------------------------------------------------------
     def _check_params(self, params: list[Parameter], names: list[str]) -> None:
@@ -177,6 +175,14 @@ class FusedAdam(Optimizer):
                         f"state of parameter {group['param_names'][j]!r} (state.{k0 + j}.*) has "
                         f"buffers {sorted(got)}; expected {sorted(want)}"
                     )
+                for name in ("v", "v_max"):  # averages of g^2 (and their maxima)
+                    buf = per_param[k0 + j].get(name)
+                    if buf is not None and (buf < 0).any():
+                        raise ValueError(
+                            f"state['state.{k0 + j}.{name}'] (parameter "
+                            f"{group['param_names'][j]!r}) has {int((buf < 0).sum())} negative "
+                            "value(s); a second moment is >= 0"
+                        )
 
     def _load_param_state(self, k: int, arrays: dict[str, np.ndarray]) -> None:
         for name, value in arrays.items():

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from npml._checks import check_scalar
+from npml._checks import check_bool, check_scalar
 from npml._module import Module
 
 
@@ -65,8 +65,7 @@ def decay_groups(
     if not isinstance(model, Module):
         raise TypeError(f"model is a {type(model).__name__}; expected an npml.nn.Module")
     weight_decay = float(check_scalar(weight_decay, "weight_decay", low=0.0))
-    if not isinstance(decay_embeddings, bool):
-        raise TypeError(f"decay_embeddings={decay_embeddings!r}; expected True or False")
+    decay_embeddings = check_bool(decay_embeddings, "decay_embeddings")
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         decayed = p.decay or (decay_embeddings and p.embedding)

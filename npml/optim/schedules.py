@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -151,10 +151,12 @@ class LRScheduler:
         self._apply()
 
     def _apply(self) -> None:
-        factor = self.schedule(self.last_step)
-        check_scalar(factor, f"schedule({self.last_step})", low=0.0)
+        factor = self._factor(self.last_step)
         for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = base * factor
+
+    def _factor(self, t: int) -> float:
+        return check_scalar(self.schedule(t), f"schedule({t})", low=0.0)
 
     def step(self) -> None:
         """Advance to the next step and set the groups' learning rates."""
@@ -170,13 +172,40 @@ class LRScheduler:
         return {"last_step": self.last_step, "base_lrs": np.array(self.base_lrs, np.float64)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the step counter and base rates (and set the groups' rates)."""
-        base_lrs = np.asarray(state["base_lrs"], dtype=np.float64).ravel()
+        """Restore the step counter and base rates (and set the groups' rates).
+
+        Everything is checked first (keys, a step count that is an integer >= 0, one finite
+        base rate >= 0 per group, the schedule's factor at that step); a failing load
+        changes nothing.
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state is a {type(state).__name__}; expected a dict from state_dict()")
+        missing = [key for key in ("last_step", "base_lrs") if key not in state]
+        unexpected = [key for key in state if key not in ("last_step", "base_lrs")]
+        if missing or unexpected:
+            raise ValueError(f"state is missing {missing} / has unexpected keys {unexpected}")
+        last_step = np.asarray(state["last_step"])
+        if last_step.ndim != 0 or last_step.dtype.kind not in "iu":
+            raise TypeError(
+                f"state['last_step']={state['last_step']!r}; expected an integer step count"
+            )
+        if last_step < 0:
+            raise ValueError(f"state['last_step']={int(last_step)} is negative; expected >= 0")
+        base_lrs = np.asarray(state["base_lrs"])
+        if base_lrs.ndim > 1 or base_lrs.dtype.kind not in "iuf":
+            raise TypeError(
+                f"state['base_lrs'] has shape {base_lrs.shape} and dtype {base_lrs.dtype}; "
+                "expected a vector of real numbers"
+            )
+        base_lrs = base_lrs.astype(np.float64).ravel()
         if base_lrs.size != len(self.optimizer.param_groups):
             raise ValueError(
                 f"state has {base_lrs.size} base rates; the optimizer has "
                 f"{len(self.optimizer.param_groups)} groups"
             )
+        if not (np.isfinite(base_lrs).all() and (base_lrs >= 0).all()):
+            raise ValueError(f"state['base_lrs']={base_lrs.tolist()}; expected finite rates >= 0")
+        self._factor(int(last_step))  # a schedule that fails at that step fails here
         self.base_lrs = [float(x) for x in base_lrs]
-        self.last_step = int(np.asarray(state["last_step"]))
+        self.last_step = int(last_step)
         self._apply()

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from npml._checks import check_scalar
+from npml._checks import check_bool, check_scalar
 from npml.optim.base import Optimizer, ParamsLike
 
 
@@ -75,9 +75,7 @@ class SGD(Optimizer):
         group["lr"] = float(check_scalar(group["lr"], "lr", low=0.0))
         group["momentum"] = float(check_scalar(group["momentum"], "momentum", low=0.0))
         group["weight_decay"] = float(check_scalar(group["weight_decay"], "weight_decay", low=0.0))
-        if not isinstance(group["nesterov"], (bool, np.bool_)):
-            raise TypeError(f"nesterov={group['nesterov']!r}; expected True or False")
-        group["nesterov"] = bool(group["nesterov"])
+        group["nesterov"] = check_bool(group["nesterov"], "nesterov")
         if group["nesterov"] and group["momentum"] == 0:
             raise ValueError("nesterov=True needs momentum > 0; got momentum=0.0")
 

@@ -217,6 +217,8 @@ class BradleyTerry(Estimator):
         check_choice(self.method, "method", ("squarem", "mm", "newton"))
         max_iter = int(check_scalar(self.max_iter, "max_iter", kind=(int, np.integer), low=1))
         tol = float(check_scalar(self.tol, "tol", low=0.0))
+        if n_items is not None:
+            check_scalar(n_items, "n_items", kind=(int, np.integer), low=1)
         comparisons = self._check_comparisons(comparisons, "comparisons", n_items)
         if n_items is None:
             n_items = int(comparisons.max()) + 1 if comparisons.size else 0
@@ -252,6 +254,9 @@ class BradleyTerry(Estimator):
 
     def probability(self, i: int, j: int) -> float:
         """:math:`P(i \\succ j) = p_i / (p_i + p_j)` under the fitted scores."""
+        check_is_fitted(self, "scores_")
+        for name, k in (("i", i), ("j", j)):
+            check_scalar(k, name, kind=(int, np.integer), low=0, high=self.n_items_ - 1)
         return float(self.predict_proba(np.array([[i, j]]))[0])
 
     def predict_proba(self, pairs: np.ndarray) -> np.ndarray:

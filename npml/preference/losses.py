@@ -77,7 +77,16 @@ def log_ratio_margin(
     pc, pr, rc, rr = _check_logps(
         policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps
     )
-    return (pc - rc) - (pr - rr)
+    with np.errstate(over="ignore", invalid="ignore"):
+        h = (pc - rc) - (pr - rr)
+    if not np.isfinite(h).all():
+        raise ValueError(
+            "the log-ratio margin (policy_chosen_logps - ref_chosen_logps) - "
+            "(policy_rejected_logps - ref_rejected_logps) overflows float64; the "
+            "log-probabilities reach "
+            f"{max(np.max(np.abs(a)) for a in (pc, pr, rc, rr)):g}"
+        )
+    return h
 
 
 def dpo_loss(
@@ -110,7 +119,13 @@ def dpo_loss(
         policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps
     )
     B = h.shape[0]
-    z = beta * h
+    with np.errstate(over="ignore"):
+        z = beta * h
+    if not np.isfinite(z).all():
+        raise ValueError(
+            f"beta * margin overflows float64 (beta={beta:g}, |margin| up to "
+            f"{np.max(np.abs(h)):g}); expected a smaller beta"
+        )
     loss = float(np.mean(np.logaddexp(0.0, -z)))  # -log sigma(z), stable for any z
     dh = -beta * 0.5 * (1.0 - np.tanh(0.5 * z)) / B  # -beta sigma(-z) / B
     return loss, (dh, -dh)
@@ -169,8 +184,18 @@ def psipo_loss(
             "psi (logit, the Bradley-Terry link behind DPO) a deterministic preference has "
             "an infinitely large optimal log-ratio gap. Use p < 1 or psi='identity' (IPO)."
         )
-    diff = h - gap / (2.0 * tau)  # (B,)
-    loss = float(np.mean(diff**2))
+    with np.errstate(over="ignore", invalid="ignore"):
+        target = gap / (2.0 * tau)  # the optimal margin Psi-gap / (2 tau)
+        diff = h - target  # (B,)
+        sq = diff**2
+    if not np.isfinite(target).all():
+        raise ValueError(f"tau={tau:g} is too small: the target margin 1 / (2 tau) overflows")
+    if not np.isfinite(sq).all():
+        raise ValueError(
+            f"the squared residual (margin - 1 / (2 tau))^2 overflows float64 (tau={tau:g}, "
+            f"|margin| up to {np.max(np.abs(h)):g}); expected a larger tau or smaller margins"
+        )
+    loss = float(np.mean(sq))
     dh = 2.0 * diff / h.shape[0]
     return loss, (dh, -dh)
 

@@ -154,6 +154,8 @@ def train_reward_model(
     """
     from npml.optim import AdamW
 
+    if not isinstance(model, RewardModel):
+        raise TypeError(f"model is a {type(model).__name__}; expected a RewardModel")
     x_w = check_array(x_chosen, "x_chosen", ndim=2, min_size=1)
     x_l = check_array(x_rejected, "x_rejected", ndim=2)
     if x_l.shape != x_w.shape:

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from npml._checks import check_array
+from npml._checks import check_array, check_bool
 from npml.ops import log_softmax
 
 
@@ -77,6 +77,7 @@ def sequence_logps_forward(
     logps : ndarray, shape (B,)
     cache : SequenceLogpsCache
     """
+    average = check_bool(average, "average")
     logits, tokens, mask = _check(logits, tokens, mask)
     if average:
         length = mask.sum(axis=1, keepdims=True)  # (B, 1)

@@ -168,7 +168,7 @@ def test_sklearn_conventions(rng):
         alpha=0.1, l1_ratio=0.2, fit_intercept=True, max_iter=1000, tol=1e-4, warm_start=False
     )
     assert m.coef_.shape == (4,) and isinstance(m.intercept_, float)
-    with pytest.raises(ValueError, match="3 features; expected 4"):
+    with pytest.raises(ValueError, match="X has 3 features, but ElasticNet is expecting 4"):
         m.predict(X[:, :3])
     base = pytest.importorskip("sklearn.base")
     c = base.clone(m)

@@ -1,0 +1,88 @@
+"""Issue 14, flags: every boolean argument of optim, ops, linear, preference and the estimator
+protocol refuses a value that is not a bool with a ``TypeError`` naming the flag.
+
+A non-empty string such as ``"no"`` is truthy, so before this a flag given ``"no"`` did what
+``True`` does, without a word. Each row of ``FLAGS`` is one entry point; every row is tried
+with every bad value, and with ``np.bool_`` (which must keep working).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from npml._estimator import Estimator
+from npml.linear import ElasticNet, enet_path
+from npml.nn import Module, Parameter
+from npml.ops import einsum, l2_norm, logsumexp, std, variance
+from npml.optim import SGD, Adam, AdamW, decay_groups
+from npml.preference import sequence_logps, sequence_logps_forward
+
+
+def _X_y():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 3))
+    return X, X @ np.array([1.0, -2.0, 0.5])
+
+
+class _Net(Module):
+    def __init__(self):
+        self.W = Parameter(np.ones((2, 2)))
+        self.b = Parameter(np.zeros(2))
+
+
+class _Est(Estimator):
+    def __init__(self, a=1):
+        self.a = a
+
+
+_LOGITS, _TOKENS = np.zeros((2, 3, 4)), np.zeros((2, 3), dtype=np.int64)
+
+# (entry point, flag name, call with the flag set to v)
+FLAGS = [
+    ("SGD", "nesterov", lambda v: SGD([Parameter(np.ones(2))], lr=0.1, momentum=0.9, nesterov=v)),
+    ("Adam", "amsgrad", lambda v: Adam([Parameter(np.ones(2))], amsgrad=v)),
+    ("AdamW", "amsgrad", lambda v: AdamW([Parameter(np.ones(2))], amsgrad=v)),
+    ("decay_groups", "decay_embeddings", lambda v: decay_groups(_Net(), 0.1, v)),
+    ("logsumexp", "keepdims", lambda v: logsumexp(np.ones((2, 3)), axis=1, keepdims=v)),
+    ("l2_norm", "keepdims", lambda v: l2_norm(np.ones((2, 3)), axis=1, keepdims=v)),
+    ("variance", "keepdims", lambda v: variance(np.ones((2, 3)), axis=1, keepdims=v)),
+    ("std", "keepdims", lambda v: std(np.ones((2, 3)), axis=1, keepdims=v)),
+    (
+        "einsum",
+        "optimize",
+        lambda v: einsum("ij,jk->ik", np.ones((2, 2)), np.ones((2, 2)), optimize=v),
+    ),  # fmt: skip
+    ("ElasticNet.fit", "fit_intercept", lambda v: ElasticNet(fit_intercept=v).fit(*_X_y())),
+    ("ElasticNet.fit", "warm_start", lambda v: ElasticNet(warm_start=v).fit(*_X_y())),
+    ("enet_path", "fit_intercept", lambda v: enet_path(*_X_y(), n_alphas=3, fit_intercept=v)),
+    ("sequence_logps", "average", lambda v: sequence_logps(_LOGITS, _TOKENS, average=v)),
+    (
+        "sequence_logps_forward",
+        "average",
+        lambda v: sequence_logps_forward(_LOGITS, _TOKENS, average=v),
+    ),  # fmt: skip
+    ("Estimator.get_params", "deep", lambda v: _Est().get_params(deep=v)),
+]
+BAD = ["no", "yes", 1, 0, None, 1.0, np.array([True])]
+
+
+@pytest.mark.parametrize("bad", BAD, ids=repr)
+@pytest.mark.parametrize(("where", "flag", "call"), FLAGS, ids=[f"{w}-{f}" for w, f, _ in FLAGS])
+def test_a_flag_that_is_not_a_bool_is_refused_by_name(where, flag, call, bad):
+    # einsum's optimize also takes the strategy name "greedy"; another string is an unknown
+    # strategy (ValueError), anything else that is not a bool a TypeError, both naming it
+    error = ValueError if flag == "optimize" and isinstance(bad, str) else TypeError
+    with pytest.raises(error, match=rf"\b{flag}="):
+        call(bad)
+
+
+@pytest.mark.parametrize(("where", "flag", "call"), FLAGS, ids=[f"{w}-{f}" for w, f, _ in FLAGS])
+def test_a_flag_accepts_python_and_numpy_bools(where, flag, call):
+    for good in (True, False, np.True_, np.False_):
+        call(good)
+
+
+def test_einsum_keeps_its_documented_strategy_name():
+    a = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(einsum("ij->", a, optimize="greedy"), a.sum())
