@@ -147,7 +147,9 @@ class CausalLM(Module):
 
     # -- forward / backward ----------------------------------------------------------------
     def _check_ids(self, ids: np.ndarray, start: int = 0) -> np.ndarray:
-        ids = check_array(ids, "ids", ndim=2, dtype="int")
+        ids = check_ids(ids, "ids", self.vocab_size)  # range-checked before the int cast
+        if ids.ndim != 2:
+            raise ValueError(f"ids has ndim={ids.ndim} (shape {ids.shape}); expected 2")
         T = ids.shape[1]
         if ids.shape[0] < 1:
             raise ValueError(f"ids has shape {ids.shape}; expected at least one sequence")
@@ -158,7 +160,7 @@ class CausalLM(Module):
                 f"sequence length {start + T} (ids has shape {ids.shape}, {start} cached) "
                 f"exceeds max_len={self.max_len}"
             )
-        return check_ids(ids, "ids", self.vocab_size)
+        return ids
 
     def forward(self, ids: np.ndarray, kv_caches: list[KVCache] | None = None) -> np.ndarray:
         """Next-token logits for ``ids``.
@@ -268,7 +270,8 @@ class CausalLM(Module):
             ``max_len`` the context is cropped to its last ``max_len`` tokens and the
             caches are rebuilt from it at every step (slower, but never out of range).
         """
-        prompt = check_array(prompt_ids, "prompt_ids", ndim=(1, 2), dtype="int")
+        prompt = check_array(prompt_ids, "prompt_ids", ndim=(1, 2), dtype=None)
+        prompt = check_ids(prompt, "prompt_ids", self.vocab_size)  # before the int cast
         squeeze = prompt.ndim == 1
         seq = prompt[None, :] if squeeze else prompt  # (B, T_0)
         check_scalar(max_new_tokens, "max_new_tokens", kind=int, low=0)

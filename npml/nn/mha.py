@@ -137,10 +137,14 @@ def check_heads(d_model: int, n_heads: int, rope_base: float | None) -> None:
             )
 
 
-def _as_arrays(names: tuple[str, ...], values: tuple) -> tuple:
-    """Weights as arrays: ndarrays (and None) pass as they are, lists are converted and checked."""
+def _as_arrays(names: tuple[str, ...], values: tuple, optional: bool = False) -> tuple:
+    """Weights as arrays: ndarrays pass as they are, lists are converted and checked.
+
+    ``None`` passes only when ``optional`` (the biases); a missing weight raises ``TypeError``
+    naming it.
+    """
     return tuple(
-        v if v is None or isinstance(v, np.ndarray) else check_array(v, name)
+        v if isinstance(v, np.ndarray) or (optional and v is None) else check_array(v, name)
         for name, v in zip(names, values, strict=True)
     )
 
@@ -218,7 +222,7 @@ def mha_forward(
     cache : MHACache, or None after a forward with ``kv_cache``
     """
     W_q, W_k, W_v, W_o = _as_arrays(("W_q", "W_k", "W_v", "W_o"), (W_q, W_k, W_v, W_o))
-    b_q, b_k, b_v, b_o = _as_arrays(("b_q", "b_k", "b_v", "b_o"), (b_q, b_k, b_v, b_o))
+    b_q, b_k, b_v, b_o = _as_arrays(("b_q", "b_k", "b_v", "b_o"), (b_q, b_k, b_v, b_o), True)
     D = _check_weights((W_q, W_k, W_v, W_o), (b_q, b_k, b_v, b_o))
     check_heads(D, n_heads, rope_base)
     check_choice(attn_impl, "attn_impl", ATTN_IMPLS)

@@ -107,3 +107,12 @@ def test_validation():
         model.loss_and_backward(np.zeros((2, 3)), np.zeros((3, 3)))
     with pytest.raises(ValueError, match="r_rejected"):
         bradley_terry_loss_forward(np.zeros(2), np.zeros(3))
+
+
+def test_predict_preference_errors_name_x_a_and_x_b():
+    model = RewardModel(3, (4,), rng=0)
+    good = np.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"^x_a has shape \(2, 5\)"):
+        model.predict_preference(np.zeros((2, 5)), good)
+    with pytest.raises(ValueError, match=r"^x_b contains 1 non-finite"):
+        model.predict_preference(good, np.array([[0.0, np.nan, 0.0], [0.0, 0.0, 0.0]]))
