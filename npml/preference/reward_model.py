@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from npml._checks import as_rng, check_array, check_scalar, trusted_inputs
+from npml._checks import as_rng, check_array, check_dout, check_scalar, trusted_inputs
 from npml.nn import Linear, Module, ReLU
 
 
@@ -89,6 +89,7 @@ class RewardModel(Module):
         self.layers.append(Linear(widths[-1], 1, bias=False, rng=rng, dtype=dtype))
         self.d_in = d_in
         self.dtype = np.dtype(dtype)
+        self._n: int | None = None  # rows of the last forward
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Rewards of ``x`` (N, d_in); returns shape (N,)."""
@@ -103,11 +104,14 @@ class RewardModel(Module):
         with trusted_inputs():  # checked above: the layers do not scan x again
             for layer in self.layers:
                 x = layer.forward(x)
+        self._n = x.shape[0]
         return x[:, 0]
 
     def backward(self, dr: np.ndarray) -> np.ndarray:
         """Accumulate parameter gradients from ``dr`` (N,); return ``dx`` (N, d_in)."""
-        d = np.asarray(dr).astype(self.dtype, copy=False)[:, None]  # (N, 1)
+        if self._n is None:
+            raise RuntimeError("RewardModel.backward called before forward")
+        d = check_dout(dr, (self._n,), "dr").astype(self.dtype, copy=False)[:, None]  # (N, 1)
         for layer in reversed(self.layers):
             d = layer.backward(d)
         return d

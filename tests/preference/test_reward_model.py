@@ -116,3 +116,14 @@ def test_predict_preference_errors_name_x_a_and_x_b():
         model.predict_preference(np.zeros((2, 5)), good)
     with pytest.raises(ValueError, match=r"^x_b contains 1 non-finite"):
         model.predict_preference(good, np.array([[0.0, np.nan, 0.0], [0.0, 0.0, 0.0]]))
+
+
+def test_backward_checks_dr_against_the_rewards():
+    model = RewardModel(3, (4,), rng=0)
+    with pytest.raises(RuntimeError, match="before forward"):
+        model.backward(np.ones(2))
+    model.forward(np.zeros((2, 3)))
+    for bad in (np.ones(3), np.ones((2, 1)), np.ones((1, 2))):
+        with pytest.raises(ValueError, match=r"^dr has shape"):
+            model.backward(bad)
+    assert model.backward(np.ones(2)).shape == (2, 3)
