@@ -94,6 +94,31 @@ def _float_arrays(value, path):
             yield from _float_arrays(v, f"{path}.{k}")
 
 
+def record_gradients(model, monkeypatch):
+    """Collect every gradient a sub-module's ``backward`` returns and every array given to
+    ``Parameter.accumulate`` (which would cast a float64 gradient into a float32 ``.grad``
+    without a word, so ``.grad`` alone cannot show a promotion)."""
+    seen = []
+    for m in model.modules():
+        if hasattr(m, "backward"):
+            name = type(m).__name__
+
+            def wrapped(*args, _inner=m.backward, _name=name, **kwargs):
+                out = _inner(*args, **kwargs)
+                seen.append((f"{_name}.backward", out))
+                return out
+
+            monkeypatch.setattr(m, "backward", wrapped)
+    accumulate = Parameter.accumulate
+
+    def recording(self, g):
+        seen.append(("Parameter.accumulate", g))
+        return accumulate(self, g)
+
+    monkeypatch.setattr(Parameter, "accumulate", recording)
+    return seen
+
+
 def assert_all_float32(model, returned=()):
     """Every cached float array, every returned gradient and every .grad is float32."""
     found = 0
@@ -117,8 +142,9 @@ def assert_all_float32(model, returned=()):
     ],
 )
 @pytest.mark.parametrize("attn_impl", ["naive", "fused"])
-def test_float32_training_step_of_a_causal_lm(kw, attn_impl):
+def test_float32_training_step_of_a_causal_lm(kw, attn_impl, monkeypatch):
     model = CausalLM(11, 8, 2, 2, 6, rng=0, **kw)
+    returned = record_gradients(model, monkeypatch)
     for block in model.blocks:
         block.self_attn.attn_impl = attn_impl
     opt = AdamW(model.parameters(), lr=1e-2)
@@ -131,19 +157,23 @@ def test_float32_training_step_of_a_causal_lm(kw, attn_impl):
     model.backward(softmax_cross_entropy_backward(1.0, cache).astype(np.float64))
     before = [p.data.copy() for p in model.parameters()]
     opt.step()
-    assert_all_float32(model)
+    kinds = [kind for kind, _ in returned]
+    assert kinds.count("Parameter.accumulate") >= len(list(model.parameters()))
+    assert {"MultiHeadAttention.backward", "TransformerEncoderLayer.backward"} <= set(kinds)
+    assert_all_float32(model, [g for _, g in returned])
     assert all(p.data.dtype == F32 for p in model.parameters())
     assert any(not np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))
     assert np.isfinite(float(loss))
 
 
-def test_float32_layers_fed_float64_keep_float32_caches_and_gradients():
+def test_float32_layers_fed_float64_keep_float32_caches_and_gradients(monkeypatch):
     rng = np.random.default_rng(2)
     x, memory = rng.standard_normal((2, 3, 8)), rng.standard_normal((2, 4, 8))
     enc = TransformerEncoderLayer(8, 2, dropout=0.1, rng=0)
+    returned = record_gradients(enc, monkeypatch)
     y = enc(x, causal=True)
     dx = enc.backward(rng.standard_normal(y.shape))  # float64 dy
-    assert_all_float32(enc, [y, dx])
+    assert_all_float32(enc, [y, dx, *(g for _, g in returned)])
     dec = TransformerDecoderLayer(8, 2, norm_first=False, rng=0)
     y = dec(x, memory)
     grads = dec.backward(rng.standard_normal(y.shape))
@@ -153,8 +183,9 @@ def test_float32_layers_fed_float64_keep_float32_caches_and_gradients():
     assert_all_float32(cross, [y, *cross.backward(rng.standard_normal(y.shape))])
 
 
-def test_float32_training_step_of_the_seq2seq_transformer():
+def test_float32_training_step_of_the_seq2seq_transformer(monkeypatch):
     model = Transformer(9, 7, 8, 2, 1, 2, 6, dropout=0.1, rng=0)
+    returned = record_gradients(model, monkeypatch)
     rng = np.random.default_rng(3)
     src, tgt = rng.integers(0, 9, (2, 5)), rng.integers(0, 7, (2, 4))
     model.zero_grad()
@@ -162,4 +193,4 @@ def test_float32_training_step_of_the_seq2seq_transformer():
     loss, cache = softmax_cross_entropy_forward(logits, tgt)
     model.backward(softmax_cross_entropy_backward(1.0, cache).astype(np.float64))
     AdamW(model.parameters(), lr=1e-2).step()
-    assert_all_float32(model, [logits])
+    assert_all_float32(model, [logits, *(g for _, g in returned)])
