@@ -205,7 +205,8 @@ class CausalLM(Module):
         h = self.norm_f(x)  # 5. h = LN_f(x)
         if self.lm_head is None:  # 6. z = h E^T (tied) or h W_out
             self._h = h
-            return h @ self.tok_emb.W.data.T  # (B, T, V)
+            B, T, D = h.shape
+            return (h.reshape(B * T, D) @ self.tok_emb.W.data.T).reshape(B, T, -1)  # (B, T, V)
         return self.lm_head(h)
 
     def backward(self, dlogits: np.ndarray) -> None:
@@ -222,8 +223,8 @@ class CausalLM(Module):
         if self.lm_head is None:
             # 6. z = h E^T: dh = dz E and dE += dz^T h (the output half of the tied gradient)
             h = self._h
-            dh = dlogits @ self.tok_emb.W.data  # (B, T, D)
             dz2 = dlogits.reshape(-1, self.vocab_size)  # (B*T, V)
+            dh = (dz2 @ self.tok_emb.W.data).reshape(*dlogits.shape[:-1], -1)  # (B, T, D)
             self.tok_emb.W.accumulate(dz2.T @ h.reshape(-1, self.d_model))  # (V, D)
         else:
             dh = self.lm_head.backward(dlogits)

@@ -72,8 +72,10 @@ def ffn_forward(
         raise ValueError(f"W_2 has shape {W_2.shape}; expected {(W_1.shape[1], W_1.shape[0])}")
     if (b_1 is None) != (b_2 is None):
         raise ValueError("b_1 and b_2 must both be arrays or both be None")
-    # 1. a = x W_1 + b_1
-    a = x @ W_1  # (..., d_ff)
+    # 1. a = x W_1 + b_1, as one (N, d) x (d, d_ff) product: NumPy's matmul on a stack of
+    #    matrices calls BLAS once per matrix (measured: 10x slower for (16, 128, 256) @ W).
+    d, d_ff = W_1.shape
+    a = (x.reshape(-1, d) @ W_1).reshape(*x.shape[:-1], d_ff)  # (..., d_ff)
     # 2. h = phi(a)
     if activation == "relu":
         if b_1 is not None:
@@ -83,7 +85,7 @@ def ffn_forward(
     else:  # steps 1 and 2 fused: one pass adds b_1 to a (in place) and applies GELU
         h, gelu = _bias_gelu_forward(a, b_1, "none" if activation == "gelu" else "tanh")
     # 3. y = h W_2 + b_2
-    y = h @ W_2  # (..., d)
+    y = (h.reshape(-1, d_ff) @ W_2).reshape(x.shape)  # (..., d)
     if b_2 is not None:
         y += b_2
     return y, FFNCache(x, W_1, W_2, gelu, h, activation, b_1 is not None)

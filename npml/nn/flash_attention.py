@@ -81,7 +81,7 @@ from npml.nn.attention import (
     check_scores,
 )
 
-FUSED_MIN_SCORES = 256 * 256  # use_fused's threshold on T_q * T_k
+FUSED_MIN_SCORES = 8 * 256 * 256  # use_fused's threshold on n * T_q * T_k (all heads)
 
 
 class FusedAttentionCache(NamedTuple):
@@ -287,18 +287,24 @@ def fused_attention(
     return fused_attention_forward(q, k, v, mask, causal, block_size, scale=scale)[0]
 
 
-def use_fused(T_q: int, T_k: int, D: int, dtype: Any = np.float64) -> bool:
+def use_fused(T_q: int, T_k: int, D: int, dtype: Any = np.float64, n: int = 1) -> bool:
     """The size rule behind ``attn_impl="auto"``: True when the fused kernel should be used.
 
-    Rule: ``T_q * T_k >= FUSED_MIN_SCORES`` (= 256 x 256 scores per head), whatever ``D`` and
-    ``dtype``. Measured on 2 busy cores (B=1, 8 heads, D=64, forward and forward + backward,
-    float32 and float64; ``npml/bench/chapters/attention.py``): plain NumPy attention wins up
-    to 64 x 64 (the fused call's fixed costs, about 0.3 ms, dominate), the fused kernel wins
-    from 512 x 512 on (2-5x, and it needs O(T D) instead of O(T^2) memory); in between the
-    winner changed from run to run with the machine's load. Decoding one query against a long
-    cache (``T_q = 1``) stays on the plain path, which was as fast up to ``T_k = 4096``.
+    Rule: ``n * T_q * T_k >= FUSED_MIN_SCORES`` (= 8 heads of 256 x 256 scores), where ``n``
+    is the number of (batch, head) pairs of the call, whatever ``D`` and ``dtype``; and
+    ``T_q > 1``. The work of all heads counts because both paths share it out: the fused
+    kernel runs one task per (head, query block) on all cores, while plain NumPy makes one
+    BLAS call per head and matrix, whose fixed cost grows with ``n``. Measured on 2 cores
+    (causal, D=32, float32, forward + backward, medians of 9): fused/plain 1.44-1.57x at 32k-65k
+    scores in all (n=64, T=32; n=128, T=16), 1.10-1.25x at 131k, 1.13x at 262k, 0.80x at 524k
+    (n=8, T=256) and 0.52x at 1M (n=64, T=128, the train chapter's GPT, where the plain path
+    issued 64 small products per matrix); the first measurements, with B=1, 8 heads and D=64
+    (``npml/bench/chapters/attention.py``), put the crossover at the same total. Decoding one
+    query against a long cache (``T_q = 1``) stays on the plain path, which was as fast up to
+    ``T_k = 4096``.
     """
     check_scalar(T_q, "T_q", kind=int, low=0)
     check_scalar(T_k, "T_k", kind=int, low=0)
     check_scalar(D, "D", kind=int, low=1)
-    return int(T_q) * int(T_k) >= FUSED_MIN_SCORES
+    check_scalar(n, "n", kind=int, low=1)
+    return int(T_q) > 1 and int(n) * int(T_q) * int(T_k) >= FUSED_MIN_SCORES

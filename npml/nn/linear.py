@@ -54,7 +54,9 @@ def linear_forward(
     check_last_dim(x, "x", W.shape[0])
     if b is not None and b.shape != (W.shape[1],):
         raise ValueError(f"b has shape {b.shape}; expected ({W.shape[1]},)")
-    y = x @ W  # (..., d_out)
+    # One (N, d_in) x (d_in, d_out) product: NumPy's matmul on a stack of matrices calls BLAS
+    # once per matrix, which was 10x slower on a (16, 128, 256) input.
+    y = (x.reshape(-1, W.shape[0]) @ W).reshape(*x.shape[:-1], W.shape[1])  # (..., d_out)
     if b is not None:
         y += b
     return y, LinearCache(x, W, b is not None)
@@ -88,7 +90,7 @@ def linear_backward(
     dout2 = dout.reshape(-1, W.shape[1])  # (N, d_out)
     dW = x2.T @ dout2
     db = dout2.sum(axis=0) if has_bias else None
-    dx = dout @ W.T  # (..., d_in)
+    dx = (dout2 @ W.T).reshape(x.shape)  # (..., d_in)
     return dx, dW, db
 
 

@@ -88,13 +88,15 @@ class MHAGrads(NamedTuple):
     db_o: np.ndarray | None
 
 
-def _attention_forward(attn_impl: str, T_q: int, T_k: int, hd: int, dtype: Any) -> tuple:
+def _attention_forward(
+    attn_impl: str, T_q: int, T_k: int, hd: int, dtype: Any, n: int = 1
+) -> tuple:
     """The attention forward chosen by ``attn_impl`` for these sizes, and whether it is fused."""
     if attn_impl != "naive":
         # Imported here: the fused module loads Numba's machinery on first use only.
         from npml.nn.flash_attention import fused_attention_forward, use_fused
 
-        if attn_impl == "fused" or use_fused(T_q, T_k, hd, dtype):
+        if attn_impl == "fused" or use_fused(T_q, T_k, hd, dtype, n=n):
             return fused_attention_forward, True
     return attention_core, False
 
@@ -267,7 +269,7 @@ def mha_forward(
         if mask is not None:
             mask = check_mask(mask, (B, H, T, S))
         # 3. O_h = softmax(Q_h K_h^T / sqrt(hd) + M) V_h
-        attn_forward, fused = _attention_forward(attn_impl, T, S, D // H, q.dtype)
+        attn_forward, fused = _attention_forward(attn_impl, T, S, D // H, q.dtype, n=B * H)
         o, attn = attn_forward(q, k, v, mask, causal)  # (B, H, T, hd)
         # 4. concat heads and project: Y = O W_o + b_o
         o2 = _merge(o)  # (B*T, D)

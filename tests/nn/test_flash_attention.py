@@ -351,6 +351,11 @@ def test_use_fused_rule():
     # monotone in the sequence lengths
     small = [use_fused(T, T, 64, np.float32) for T in (8, 32, 128, 512, 2048)]
     assert small == sorted(small)
+    # the work of all (batch, head) pairs counts: the train chapter's GPT (16 x 4 heads, T=128)
+    assert use_fused(128, 128, 32, np.float32, n=64) and not use_fused(128, 128, 32, n=1)
+    assert not use_fused(1, 4096, 64, np.float32, n=8)  # decoding one query stays plain
+    with pytest.raises(ValueError, match="n=0"):
+        use_fused(8, 8, 4, n=0)
 
 
 def test_correct_without_jit():

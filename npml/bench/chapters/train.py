@@ -31,10 +31,10 @@ default ``"gelu"`` is the erf form), ``F.scaled_dot_product_attention(is_causal=
   learned position table) is 272 long for this, so no cropping happens.
 
 Two more groups of rows, as information: the attention core at the GPT's shapes (B=16, H=4,
-T=128, D=32, causal, float32), fused kernel against the plain NumPy path that
-``use_fused`` picks below 256 x 256 scores, forward and forward + backward; and, when the
-machine is busy (load above the core count), the d_model 128 step again on one thread per
-library (see :func:`_one_thread_rows`).
+T=128, D=32, causal, float32), fused kernel against the plain NumPy path (``use_fused``
+picks the fused one from 8 x 256 x 256 scores in all heads), forward and forward + backward;
+and, when the machine is busy (load above the core count), the d_model 128 step again on one
+thread per library (see :func:`_one_thread_rows`).
 
 Contenders alternate (npml, torch, torch fused, npml, ...) with a pause between calls, after
 one untimed warm-up call each (Numba compiles, torch's first-call allocations).
@@ -344,7 +344,7 @@ def _attention_rows(report: Report, cfg: GPT) -> None:
         "plain fwd+bwd": pair(attention_forward, attention_backward),
     }
     t = _medians(compare(fns, repeats=report.repeats, pause=report.pause))
-    picks = "fused" if use_fused(T, T, hd, np.float32) else "plain"
+    picks = "fused" if use_fused(T, T, hd, np.float32, n=B * H) else "plain"
     for what in ("fwd", "fwd+bwd"):
         fused, plain = t[f"fused {what}"], t[f"plain {what}"]
         report.row(
@@ -380,7 +380,7 @@ def breakdown(cfg: GPT, repeats: int) -> tuple[dict[str, float], float]:
     attn = block.self_attn
     q, k, v, do = (act(B, H, T, hd) for _ in range(4))
     fwd, bwd = (attention_core, attention_backward)
-    if use_fused(T, T, hd, np.float32):
+    if use_fused(T, T, hd, np.float32, n=B * H):
         from npml.nn.flash_attention import fused_attention_backward, fused_attention_forward
 
         fwd, bwd = fused_attention_forward, fused_attention_backward
