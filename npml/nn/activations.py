@@ -42,7 +42,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import erf
 
-from npml._checks import check_array, check_choice
+from npml._checks import check_array, check_choice, check_dout
 from npml._module import Module
 
 # Python floats (not NumPy scalars) so float32 inputs stay float32 under NumPy 2 promotion.
@@ -83,6 +83,7 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ReLUCache]:
 
 def relu_backward(dout: np.ndarray, cache: ReLUCache) -> np.ndarray:
     """Gradient of :func:`relu_forward`: ``dout`` where ``x > 0``, else 0 (also at 0)."""
+    dout = check_dout(dout, cache.out.shape)
     return dout * (cache.out > 0)
 
 
@@ -114,6 +115,7 @@ def gelu_forward(x: np.ndarray, approximate: str = "none") -> tuple[np.ndarray, 
 
 def gelu_backward(dout: np.ndarray, cache: GELUCache) -> np.ndarray:
     """Gradient of :func:`gelu_forward` with respect to ``x`` (derivatives in module docstring)."""
+    dout = check_dout(dout, cache.x.shape)
     if _use_kernel(cache.x, dout):
         from npml.nn import _activation_kernels as kern
 

@@ -21,8 +21,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-from npml._checks import as_rng, check_array, check_choice, check_last_dim, check_scalar
+from npml._checks import (
+    as_rng,
+    check_array,
+    check_choice,
+    check_dout,
+    check_last_dim,
+    check_scalar,
+)
 from npml._module import Module, Parameter
+from npml.nn._dtype import cast_input
 from npml.nn.activations import GELUCache, _bias_gelu_backward, _bias_gelu_forward
 from npml.nn.linear import uniform_init
 
@@ -111,6 +119,7 @@ def ffn_backward(
     """
     x, W_1, W_2, gelu, h, activation, has_bias = cache
     d, d_ff = W_1.shape
+    dout = check_dout(dout, x.shape)
     dout2 = dout.reshape(-1, d)  # (N, d)
     # 3. y = h W_2 + b_2
     dW_2 = h.reshape(-1, d_ff).T @ dout2
@@ -143,7 +152,8 @@ class FeedForward(Module):
     activation : {"relu", "gelu", "gelu_tanh"}, default "relu"
     rng : None, int or numpy.random.Generator
         Initialisation: ``W ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, biases zero.
-    dtype : numpy float dtype, default float64
+    dtype : numpy float dtype, default float32
+        Input of another float dtype is cast to it (as torch modules compute in theirs).
 
     Attributes
     ----------
@@ -160,7 +170,7 @@ class FeedForward(Module):
         bias: bool = True,
         activation: str = "relu",
         rng: None | int | np.random.Generator = None,
-        dtype: type = np.float64,
+        dtype: type = np.float32,
     ) -> None:
         check_scalar(d_model, "d_model", kind=int, low=1)
         d_ff = 4 * d_model if d_ff is None else check_scalar(d_ff, "d_ff", kind=int, low=1)
@@ -174,7 +184,8 @@ class FeedForward(Module):
         self._cache: FFNCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Apply the FFN to ``x`` of shape ``(..., d_model)``."""
+        """Apply the FFN to ``x`` of shape ``(..., d_model)`` (cast to the module's dtype)."""
+        x = cast_input(x, "x", self.W_1.data.dtype)
         b_1 = None if self.b_1 is None else self.b_1.data
         b_2 = None if self.b_2 is None else self.b_2.data
         y, self._cache = ffn_forward(x, self.W_1.data, b_1, self.W_2.data, b_2, self.activation)
@@ -184,6 +195,7 @@ class FeedForward(Module):
         """Accumulate the four parameter gradients; return ``dx``."""
         if self._cache is None:
             raise RuntimeError("FeedForward.backward called before forward")
+        dout = cast_input(dout, "dout", self.W_1.data.dtype)
         dx, dW_1, db_1, dW_2, db_2 = ffn_backward(dout, self._cache)
         self.W_1.accumulate(dW_1)
         self.W_2.accumulate(dW_2)

@@ -38,8 +38,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from npml._checks import check_array, check_last_dim, check_scalar
+from npml._checks import check_array, check_dout, check_last_dim, check_scalar
 from npml._module import Module, Parameter
+from npml.nn._dtype import cast_input
 
 KERNEL_MIN_SIZE = 4096  # elements of x; below it the NumPy twin is as fast (measured, 2 cores)
 
@@ -71,14 +72,52 @@ def layer_norm_forward(
     check_last_dim(x, "x", gamma.shape[0])
     if beta.shape != gamma.shape:
         raise ValueError(f"beta has shape {beta.shape}; expected {gamma.shape} like gamma")
-    check_scalar(eps, "eps", low=0.0)
+    check_scalar(eps, "eps", low=0.0, low_inclusive=False)  # eps = 0 divides 0 by 0 on flat rows
     if _use_kernel(x, gamma, beta):
         y, cache = _layer_norm_forward_numba(x, gamma, beta, eps)
         if not np.isfinite(cache.rstd).all():
             check_array(x, "x")  # raises, naming the non-finite entries
-        return y, cache
-    check_array(x, "x")
-    return _layer_norm_forward_reference(x, gamma, beta, eps)
+    else:
+        check_array(x, "x")
+        with np.errstate(over="ignore"):  # an overflowing row is redone below
+            y, cache = _layer_norm_forward_reference(x, gamma, beta, eps)
+    overflow = cache.rstd.reshape(-1) == 0  # rows whose variance overflowed (|x| near max)
+    if overflow.any():
+        y, cache = _rescale_rows(x, gamma, beta, eps, y, cache, overflow)
+    return y, cache
+
+
+def _rescale_rows(
+    x: np.ndarray,
+    gamma: np.ndarray,
+    beta: np.ndarray,
+    eps: float,
+    y: np.ndarray,
+    cache: LayerNormCache,
+    rows: np.ndarray,
+) -> tuple[np.ndarray, LayerNormCache]:
+    """Redo the rows whose variance overflowed on ``x / s``, ``s = max |x|`` of the row.
+
+    LayerNorm is scale-invariant: ``LN(x; eps) = LN(x / s; eps / s^2)``, and ``x / s`` has
+    entries in [-1, 1], so nothing overflows (``l2_norm`` scales the same way). The cache's
+    ``rstd`` is the original row's, ``rstd_s / s``, so the backward pass needs no change.
+    """
+    D = x.shape[-1]
+    x2, y2 = x.reshape(-1, D), y.reshape(-1, D).copy()
+    x_hat2, rstd2 = cache.x_hat.reshape(-1, D).copy(), cache.rstd.reshape(-1, 1).copy()
+    s = np.abs(x2[rows]).max(axis=-1, keepdims=True)  # (R, 1)
+    tiny = np.finfo(x.dtype).tiny
+    eps_s = np.maximum((eps / s) / s, tiny).astype(x.dtype)  # eps / s^2 without overflow
+    xs = x2[rows] / s
+    mu = xs.mean(axis=-1, keepdims=True)
+    xc = xs - mu
+    rstd_s = 1.0 / np.sqrt(np.mean(xc * xc, axis=-1, keepdims=True) + eps_s)
+    x_hat2[rows] = xc * rstd_s
+    y2[rows] = x_hat2[rows] * gamma + beta
+    rstd2[rows] = rstd_s / s
+    return y2.reshape(x.shape), LayerNormCache(
+        x_hat2.reshape(x.shape), rstd2.reshape(cache.rstd.shape), cache.gamma
+    )
 
 
 def layer_norm_backward(
@@ -96,8 +135,8 @@ def layer_norm_backward(
     dx : ndarray, shape (..., D)
     dgamma, dbeta : ndarray, shape (D,)
     """
-    dout = np.asarray(dout)
-    if dout.shape == cache.x_hat.shape and _use_kernel(cache.x_hat, cache.gamma, dout):
+    dout = check_dout(dout, cache.x_hat.shape)
+    if _use_kernel(cache.x_hat, cache.gamma, dout):
         return _layer_norm_backward_numba(dout, cache)
     return _layer_norm_backward_reference(dout, cache)
 
@@ -185,7 +224,9 @@ class LayerNorm(Module):
     d : int
         Size of the normalised (last) axis.
     eps : float, default 1e-5
-    dtype : numpy float dtype, default float64
+        Added to the variance; must be positive.
+    dtype : numpy float dtype, default float32
+        Input of another float dtype is cast to it (as torch modules compute in theirs).
 
     Attributes
     ----------
@@ -193,15 +234,16 @@ class LayerNorm(Module):
     beta : Parameter, shape (d,), initialised to zeros
     """
 
-    def __init__(self, d: int, eps: float = 1e-5, dtype: type = np.float64) -> None:
+    def __init__(self, d: int, eps: float = 1e-5, dtype: type = np.float32) -> None:
         check_scalar(d, "d", kind=int, low=1)
-        self.eps = check_scalar(eps, "eps", low=0.0)
+        self.eps = check_scalar(eps, "eps", low=0.0, low_inclusive=False)
         self.gamma = Parameter(np.ones(d, dtype=dtype), decay=False)
         self.beta = Parameter(np.zeros(d, dtype=dtype), decay=False)
         self._cache: LayerNormCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Normalise ``x`` of shape ``(..., d)``."""
+        """Normalise ``x`` of shape ``(..., d)`` (cast to the module's dtype)."""
+        x = cast_input(x, "x", self.gamma.data.dtype)
         y, self._cache = layer_norm_forward(x, self.gamma.data, self.beta.data, self.eps)
         return y
 
@@ -209,6 +251,7 @@ class LayerNorm(Module):
         """Accumulate ``gamma.grad`` and ``beta.grad``; return ``dx``."""
         if self._cache is None:
             raise RuntimeError("LayerNorm.backward called before forward")
+        dout = cast_input(dout, "dout", self.gamma.data.dtype)
         dx, dgamma, dbeta = layer_norm_backward(dout, self._cache)
         self.gamma.accumulate(dgamma)
         self.beta.accumulate(dbeta)

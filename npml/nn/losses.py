@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from npml._checks import check_array
+from npml._checks import check_array, check_scalar
 
 KERNEL_MIN_SIZE = 8192  # entries of the logits; below it the NumPy twin is as fast (measured)
 
@@ -65,6 +65,10 @@ def softmax_cross_entropy_forward(
     """
     logits = check_array(logits, "logits", finite=False)
     targets = check_array(targets, "targets", dtype="int")
+    if ignore_index is not None:
+        check_scalar(ignore_index, "ignore_index", kind=int)
+    if logits.ndim >= 1 and logits.shape[-1] == 0:
+        raise ValueError(f"logits has shape {logits.shape}; expected at least one class (V >= 1)")
     if logits.ndim < 1 or logits.shape[:-1] != targets.shape:
         raise ValueError(
             f"logits has shape {logits.shape} and targets has shape {targets.shape}; "
@@ -112,6 +116,7 @@ def softmax_cross_entropy_backward(dloss: float, cache: CrossEntropyCache) -> np
     dlogits : ndarray, shape (..., V)
     """
     probs, t, keep, n_kept, shape = cache
+    dloss = check_scalar(dloss, "dloss")
     if n_kept == 0:
         return np.zeros(shape, dtype=probs.dtype)
     scale = float(dloss) / n_kept

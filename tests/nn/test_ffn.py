@@ -40,7 +40,7 @@ def test_ffn_gradients(rng, activation, x_shape, d_ff, bias):
 def test_matches_the_formula(rng):
     x = rng.standard_normal((2, 3, 4))
     for activation in ("relu", "gelu"):
-        m = FeedForward(4, 6, activation=activation, rng=1)
+        m = FeedForward(4, 6, activation=activation, rng=1, dtype=np.float64)
         m.b_1.data[...] = rng.standard_normal(6)
         h = x @ m.W_1.data + m.b_1.data
         h = np.maximum(h, 0) if activation == "relu" else gelu_forward(h)[0]
