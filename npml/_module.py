@@ -11,6 +11,11 @@ paths such as ``"blocks.0.attn.W_q"``. As in torch, ``parameters()`` yields the 
 ``named_parameters()`` yields ``(dotted_name, parameter)`` pairs, ``children()`` the direct
 sub-modules and ``modules()`` the whole tree.
 
+Caches hold references, not copies: a layer's cache keeps the arrays its forward pass was
+given (``x``, the weights), so overwriting an input in place between ``forward`` and
+``backward`` changes the gradients. torch has the same contract and detects a violation with
+version counters; npml documents it in each forward's docstring.
+
 This module imports nothing of npml above ``_checks`` (it is the ground floor): ``npml.nn``
 re-exports it, and ``npml.optim`` stands on it without importing ``npml.nn``.
 

@@ -249,6 +249,9 @@ def attention_forward(
     out : ndarray, shape (..., T_q, D_v)
         Zero rows for queries that may attend no key.
     cache : AttentionCache
+        Holds references to ``q``, ``k``, ``v`` (no copies, as torch's autograd keeps its saved
+        tensors): overwriting them in place before the backward pass changes the
+        gradients. torch detects that with version counters; npml documents it instead.
 
     Raises
     ------

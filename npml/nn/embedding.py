@@ -67,6 +67,9 @@ def embedding_forward(ids: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, Embed
     -------
     out : ndarray, shape (..., d)
     cache : EmbeddingCache
+        Holds references to the ``ids`` (no copies, as torch's autograd keeps its saved
+        tensors): overwriting them in place before the backward pass changes the
+        gradients. torch detects that with version counters; npml documents it instead.
     """
     if not isinstance(W, np.ndarray):
         W = check_array(W, "W")

@@ -208,6 +208,10 @@ def fused_attention_forward(
     out : ndarray, shape (..., T_q, D_v)
         Zero rows for queries that may attend no key.
     cache : FusedAttentionCache
+        Holds references to ``q``, ``k``, ``v`` and the output (no copies, as torch's
+        autograd keeps its saved tensors): overwriting them in place before the backward
+        pass changes the gradients. torch detects that with version counters; npml
+        documents it instead.
         Inputs, output and the per-row log-sum-exp: ``O(T D)`` memory, no ``T_q x T_k`` array.
 
     Raises

@@ -45,6 +45,9 @@ def linear_forward(
     -------
     y : ndarray, shape (..., d_out)
     cache : LinearCache
+        Holds references to ``x`` and ``W`` (no copies, as torch's autograd keeps its saved
+        tensors): overwriting them in place before the backward pass changes the
+        gradients. torch detects that with version counters; npml documents it instead.
     """
     x = check_array(x, "x")
     W = _as_array(W, "W")
