@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import numbers
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -253,12 +254,21 @@ def check_scalar(
     """
     # `int` and `float` mean the abstract kinds, so NumPy scalars (np.int64(3)) are accepted.
     kind = numbers.Integral if kind is int else numbers.Real if kind is float else kind
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
-        expected = (
-            kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        )
-        raise TypeError(f"{name}={value!r} of type {type(value).__name__}; expected {expected}")
-    if isinstance(value, numbers.Real) and not np.isfinite(value):
+    # Fast path for plain Python ints and floats (a generated token calls this about 50
+    # times; the abstract-base-class checks below cost about a microsecond each).
+    t = type(value)
+    plain = (t is int and kind in (numbers.Integral, numbers.Real)) or (
+        t is float and kind is numbers.Real
+    )
+    if not plain:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
+            expected = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
+            raise TypeError(f"{name}={value!r} of type {type(value).__name__}; expected {expected}")
+    if (t is float and not math.isfinite(value)) or (
+        not plain and isinstance(value, numbers.Real) and not np.isfinite(value)
+    ):
         raise ValueError(f"{name}={value!r} is not finite")
     bad_low = low is not None and (value < low if low_inclusive else value <= low)
     bad_high = high is not None and (value > high if high_inclusive else value >= high)
