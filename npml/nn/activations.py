@@ -20,6 +20,18 @@ the tanh form is their cheap approximation, used by GPT-2 and BERT. The derivati
       + \\tfrac{x}{2}(1 - t^2)\\sqrt{2/\\pi}\\,(1 + 3 \\cdot 0.044715\\,x^2),
 
 with :math:`\\varphi` the standard normal density and :math:`t` the tanh above.
+
+**Implementation.** ``_gelu_forward_reference`` / ``_gelu_backward_reference`` are the plain
+NumPy definitions; for float32/float64 C-contiguous arrays of at least ``KERNEL_MIN_SIZE``
+elements the public functions call the Numba kernels of :mod:`npml.nn._activation_kernels`
+instead (one parallel pass each, own float32 erf/exp; tested equal to the twins); their
+backward recomputes :math:`\\Phi, \\varphi` (or :math:`t`) from ``x``, so the forward keeps
+no extra array. ``_bias_gelu_forward`` / ``_bias_gelu_backward`` fuse the bias add in front
+of GELU (used by the feed-forward layer): one pass computes :math:`h = \\operatorname{GELU}(a
++ b)` and :math:`\\operatorname{GELU}'(a + b)`, stored over the pre-activation ``a`` (which the
+caller gives up), and one pass back gives :math:`\\bar a` and
+:math:`\\bar b = \\sum_n \\bar a_n` (for a forward-backward pair at ``(2048, 512)`` in
+float32, saving the derivative measured 1.3x faster than recomputing it in the backward).
 """
 
 from __future__ import annotations
@@ -38,6 +50,7 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _SQRT_2 = math.sqrt(2.0)
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _GELU_C = 0.044715
+KERNEL_MIN_SIZE = 4096  # elements; below it the NumPy twin is as fast (measured, 2 cores)
 
 
 class ReLUCache(NamedTuple):
@@ -45,9 +58,10 @@ class ReLUCache(NamedTuple):
 
 
 class GELUCache(NamedTuple):
-    x: np.ndarray  # (...)
+    x: np.ndarray | None  # (...) the input (with a fused bias: a + b); None when grad is kept
     approximate: str
-    t: np.ndarray | None  # (...) the tanh term (tanh form only)
+    t: np.ndarray | None  # (...) the tanh term (tanh form of the NumPy path), else None
+    grad: np.ndarray | None = None  # (...) GELU'(a + b), saved by the fused bias kernel
 
 
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ReLUCache]:
@@ -82,11 +96,39 @@ def gelu_forward(x: np.ndarray, approximate: str = "none") -> tuple[np.ndarray, 
 
     Returns
     -------
-    out : ndarray, shape of x
+    out : ndarray, shape and dtype of x
     cache : GELUCache
     """
     check_choice(approximate, "approximate", ("none", "tanh"))
     x = check_array(x, "x")
+    if _use_kernel(x):
+        from npml.nn import _activation_kernels as kern
+
+        out = np.empty_like(x)
+        D = max(x.size // 64, 1024)  # chunks of the flat arrays
+        with kern.kernel_threads(x.size):
+            kern._gelu_forward_kernel(x.reshape(-1), out.reshape(-1), D, approximate == "tanh")
+        return out, GELUCache(x, approximate, None)
+    return _gelu_forward_reference(x, approximate)
+
+
+def gelu_backward(dout: np.ndarray, cache: GELUCache) -> np.ndarray:
+    """Gradient of :func:`gelu_forward` with respect to ``x`` (derivatives in module docstring)."""
+    if _use_kernel(cache.x, dout):
+        from npml.nn import _activation_kernels as kern
+
+        x = cache.x
+        dx = np.empty_like(x)
+        D = max(x.size // 64, 1024)  # chunks of the flat arrays
+        tanh = cache.approximate == "tanh"
+        with kern.kernel_threads(x.size):
+            kern._gelu_backward_kernel(dout.reshape(-1), x.reshape(-1), dx.reshape(-1), D, tanh)
+        return dx
+    return _gelu_backward_reference(dout, cache)
+
+
+def _gelu_forward_reference(x: np.ndarray, approximate: str) -> tuple[np.ndarray, GELUCache]:
+    """NumPy twin of the forward kernel."""
     if approximate == "none":
         out = 0.5 * x * (1.0 + erf(x / _SQRT_2))
         return out, GELUCache(x, approximate, None)
@@ -94,15 +136,77 @@ def gelu_forward(x: np.ndarray, approximate: str = "none") -> tuple[np.ndarray, 
     return 0.5 * x * (1.0 + t), GELUCache(x, approximate, t)
 
 
-def gelu_backward(dout: np.ndarray, cache: GELUCache) -> np.ndarray:
-    """Gradient of :func:`gelu_forward` with respect to ``x`` (derivatives in module docstring)."""
-    x, approximate, t = cache
+def _gelu_backward_reference(dout: np.ndarray, cache: GELUCache) -> np.ndarray:
+    """NumPy twin of the backward kernel."""
+    x, approximate, t = cache.x, cache.approximate, cache.t
     if approximate == "none":
         cdf = 0.5 * (1.0 + erf(x / _SQRT_2))  # Phi(x)
         pdf = np.exp(-0.5 * x * x) / _SQRT_2PI  # phi(x)
         return dout * (cdf + x * pdf)
+    if t is None:  # the kernel's forward does not save it
+        t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x**3))
     dt = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_C * x * x)  # d/dx of the tanh argument
     return dout * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dt)
+
+
+def _bias_gelu_forward(
+    a: np.ndarray, b: np.ndarray | None, approximate: str
+) -> tuple[np.ndarray, GELUCache]:
+    """``GELU(a + b)`` with ``a`` of shape (..., D) and ``b`` of shape (D,) or None.
+
+    ``a`` must be a fresh array the caller gives up: it is overwritten (with ``a + b`` on the
+    NumPy path, with ``GELU'(a + b)`` on the kernel path) and kept in the cache. Inputs are not
+    checked (internal helper).
+    """
+    if _use_kernel(a) and (b is None or (b.dtype == a.dtype and b.shape == a.shape[-1:])):
+        from npml.nn import _activation_kernels as kern
+
+        D = a.shape[-1]
+        b = np.zeros(D, a.dtype) if b is None else b
+        h = np.empty_like(a)
+        tanh = approximate == "tanh"
+        with kern.kernel_threads(a.size):
+            kern._bias_gelu_forward_kernel(
+                a.reshape(-1, D), np.ascontiguousarray(b), h.reshape(-1, D), tanh
+            )
+        return h, GELUCache(None, approximate, None, grad=a)
+    if b is not None:
+        a += b
+    return _gelu_forward_reference(a, approximate)
+
+
+def _bias_gelu_backward(
+    dh: np.ndarray, cache: GELUCache, has_bias: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(da, db)`` of :func:`_bias_gelu_forward`: ``da = dh * GELU'(a)``, ``db = sum_n da_n``.
+
+    ``dh`` (same shape as the pre-activation) may be overwritten with ``da``.
+    """
+    g = cache.grad
+    if g is not None:  # the kernel forward saved GELU'(a + b)
+        if not _use_kernel(g, dh):
+            da = dh * g
+            return da, da.reshape(-1, g.shape[-1]).sum(axis=0) if has_bias else None
+        from npml.nn import _activation_kernels as kern
+
+        D = g.shape[-1]
+        with kern.kernel_threads(g.size) as P:
+            db = np.zeros((P, D), g.dtype)  # one partial sum per worker
+            kern._bias_gelu_backward_kernel(dh.reshape(-1, D), g.reshape(-1, D), db)
+        return dh, (db.sum(axis=0) if has_bias else None)
+    da = _gelu_backward_reference(dh, cache)
+    db = da.reshape(-1, da.shape[-1]).sum(axis=0) if has_bias else None
+    return da, db
+
+
+def _use_kernel(x: np.ndarray, dout: np.ndarray | None = None) -> bool:
+    """Whether the Numba kernels take this call (dtype, layout and size rule)."""
+    ok = x.dtype in (np.float32, np.float64) and x.flags.c_contiguous
+    ok = ok and x.size >= KERNEL_MIN_SIZE and x.ndim >= 1
+    if dout is not None:
+        dout = np.asarray(dout)
+        ok = ok and dout.dtype == x.dtype and dout.shape == x.shape and dout.flags.c_contiguous
+    return ok
 
 
 class ReLU(Module):

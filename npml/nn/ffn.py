@@ -23,7 +23,7 @@ import numpy as np
 
 from npml._checks import as_rng, check_array, check_choice, check_last_dim, check_scalar
 from npml._module import Module, Parameter
-from npml.nn.activations import GELUCache, gelu_backward, gelu_forward
+from npml.nn.activations import GELUCache, _bias_gelu_backward, _bias_gelu_forward
 from npml.nn.linear import uniform_init
 
 ACTIVATIONS = ("relu", "gelu", "gelu_tanh")
@@ -74,14 +74,14 @@ def ffn_forward(
         raise ValueError("b_1 and b_2 must both be arrays or both be None")
     # 1. a = x W_1 + b_1
     a = x @ W_1  # (..., d_ff)
-    if b_1 is not None:
-        a += b_1
     # 2. h = phi(a)
     if activation == "relu":
+        if b_1 is not None:
+            a += b_1
         h = np.maximum(a, 0, out=a)  # in place: a is not needed for ReLU's backward
         gelu = None
-    else:
-        h, gelu = gelu_forward(a, "none" if activation == "gelu" else "tanh")
+    else:  # steps 1 and 2 fused: one pass adds b_1 to a (in place) and applies GELU
+        h, gelu = _bias_gelu_forward(a, b_1, "none" if activation == "gelu" else "tanh")
     # 3. y = h W_2 + b_2
     y = h @ W_2  # (..., d)
     if b_2 is not None:
@@ -114,15 +114,16 @@ def ffn_backward(
     dW_2 = h.reshape(-1, d_ff).T @ dout2
     db_2 = dout2.sum(axis=0) if has_bias else None
     dh = dout2 @ W_2.T  # (N, d_ff)
-    # 2. h = phi(a)
+    # 2. h = phi(a), and the b_1 of step 1
     if activation == "relu":
         dh *= h.reshape(-1, d_ff) > 0
         da = dh
-    else:
-        da = gelu_backward(dh.reshape(h.shape), gelu).reshape(-1, d_ff)
+        db_1 = da.sum(axis=0) if has_bias else None
+    else:  # one pass: da = dh * phi'(a) and db_1 = sum_n da_n
+        da, db_1 = _bias_gelu_backward(dh.reshape(h.shape), gelu, has_bias)
+        da = da.reshape(-1, d_ff)  # (N, d_ff)
     # 1. a = x W_1 + b_1
     dW_1 = x.reshape(-1, d).T @ da
-    db_1 = da.sum(axis=0) if has_bias else None
     dx = (da @ W_1.T).reshape(x.shape)
     return dx, dW_1, db_1, dW_2, db_2
 

@@ -17,6 +17,13 @@ For logits :math:`z_n \\in \\mathbb{R}^V` and integer targets :math:`y_n`, avera
 The log-sum-exp is computed after subtracting each row's maximum, so huge logits do not
 overflow. When every target is ignored, :math:`|\\mathcal{N}| = 0`: the loss is defined as 0
 with zero gradients (PyTorch returns NaN there), so a fully padded batch is harmless.
+
+**Implementation.** ``_cross_entropy_forward_reference`` / ``_cross_entropy_backward_reference``
+are the plain NumPy definitions; for float32/float64 C-contiguous logits with at least
+``KERNEL_MIN_SIZE`` entries the public functions call the Numba kernels of
+:mod:`npml.nn._loss_kernels` (one parallel pass over the rows each way), which also flag
+non-finite logits through the row losses, so no separate scan is needed. The loss is the sum
+of the kept rows' terms, taken by NumPy in both paths, in the logits' dtype.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from typing import NamedTuple
 import numpy as np
 
 from npml._checks import check_array
+
+KERNEL_MIN_SIZE = 8192  # entries of the logits; below it the NumPy twin is as fast (measured)
 
 
 class CrossEntropyCache(NamedTuple):
@@ -54,7 +63,7 @@ def softmax_cross_entropy_forward(
     loss : float
     cache : CrossEntropyCache
     """
-    logits = check_array(logits, "logits")
+    logits = check_array(logits, "logits", finite=False)
     targets = check_array(targets, "targets", dtype="int")
     if logits.ndim < 1 or logits.shape[:-1] != targets.shape:
         raise ValueError(
@@ -73,13 +82,17 @@ def softmax_cross_entropy_forward(
             + ("" if ignore_index is None else f" or ignore_index={ignore_index}")
         )
     t = np.where(keep, t, 0)
-    # log softmax via the shifted log-sum-exp
-    shifted = z - z.max(axis=-1, keepdims=True)  # (N, V), every entry <= 0
-    probs = np.exp(shifted)
-    sums = probs.sum(axis=-1, keepdims=True)  # (N, 1)
-    probs /= sums
-    rows = np.arange(t.size)
-    nll = np.log(sums[:, 0]) - shifted[rows, t]  # (N,)
+    if _use_kernel(z):
+        from npml.nn import _loss_kernels as kern
+
+        probs, nll = np.empty_like(z), np.empty(z.shape[0], z.dtype)  # (N, V), (N,)
+        with kern.kernel_threads(z.size):
+            kern._cross_entropy_forward_kernel(z, t, z.dtype.type(0), probs, nll)
+        if not np.isfinite(nll).all():
+            check_array(logits, "logits")  # raises, naming the non-finite entries
+    else:
+        check_array(logits, "logits")
+        probs, nll = _cross_entropy_forward_reference(z, t)
     n_kept = int(keep.sum())
     loss = float(nll[keep].sum() / n_kept) if n_kept else 0.0
     return loss, CrossEntropyCache(probs, t, keep, n_kept, logits.shape)
@@ -101,7 +114,39 @@ def softmax_cross_entropy_backward(dloss: float, cache: CrossEntropyCache) -> np
     probs, t, keep, n_kept, shape = cache
     if n_kept == 0:
         return np.zeros(shape, dtype=probs.dtype)
+    scale = float(dloss) / n_kept
+    if _use_kernel(probs):
+        from npml.nn import _loss_kernels as kern
+
+        dz = np.empty_like(probs)  # (N, V)
+        with kern.kernel_threads(dz.size):
+            kern._cross_entropy_backward_kernel(probs, t, keep, probs.dtype.type(scale), dz)
+        return dz.reshape(shape)
+    return _cross_entropy_backward_reference(probs, t, keep, scale).reshape(shape)
+
+
+def _cross_entropy_forward_reference(z: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NumPy twin of the forward kernel: ``probs`` (N, V) and row losses ``nll`` (N,)."""
+    # log softmax via the shifted log-sum-exp
+    shifted = z - z.max(axis=-1, keepdims=True)  # (N, V), every entry <= 0
+    probs = np.exp(shifted)
+    sums = probs.sum(axis=-1, keepdims=True)  # (N, 1)
+    probs /= sums
+    nll = np.log(sums[:, 0]) - shifted[np.arange(t.size), t]  # (N,)
+    return probs, nll
+
+
+def _cross_entropy_backward_reference(
+    probs: np.ndarray, t: np.ndarray, keep: np.ndarray, scale: float
+) -> np.ndarray:
+    """NumPy twin of the backward kernel: ``scale * (probs - onehot(t))``, 0 where not kept."""
     dz = probs.copy()  # (N, V)
     dz[np.arange(t.size), t] -= 1.0
-    dz *= (float(dloss) / n_kept) * keep[:, None]
-    return dz.reshape(shape)
+    dz *= scale * keep[:, None]
+    return dz
+
+
+def _use_kernel(z: np.ndarray) -> bool:
+    """Whether the Numba kernels take this call (dtype, layout and size rule)."""
+    ok = z.dtype in (np.float32, np.float64) and z.flags.c_contiguous
+    return ok and z.size >= KERNEL_MIN_SIZE and z.shape[-1] > 0
