@@ -42,7 +42,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from npml.nn._flash_kernels import _bits_float, _float_bits
+from npml.nn._flash_exp2 import _bits_float, _float_bits
 
 PARALLEL_MIN_SIZE = 2**18  # elements below which the kernels run on the calling thread only
 _f32 = np.float32
