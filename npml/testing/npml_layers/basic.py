@@ -167,6 +167,20 @@ def gelu_oracle(sample, dout):
     return torch_oracle(lambda x: gelu(x, approximate=approximate), {"x": sample.kwargs["x"]}, dout)
 
 
+def gelu_twin_samples(rng, dtype):
+    """Above ``activations.KERNEL_MIN_SIZE`` elements, so the public pair takes the kernels."""
+    for approximate in ("none", "tanh"):
+        x = randn(rng, (48, 129), dtype, scale=3.0)
+        yield Sample({"x": x, "approximate": approximate}, f"{approximate} (48, 129)")
+
+
+def gelu_twin(sample, dout):
+    from npml.nn import activations
+
+    out, cache = activations._gelu_forward_reference(**sample.kwargs)
+    return out, {"x": activations._gelu_backward_reference(dout, cache)}
+
+
 def gelu_errors(rng, dtype):
     yield ErrorInput("approximate", lambda: gelu_forward(np.ones(3, dtype), "erf"))
 
@@ -180,6 +194,8 @@ register(
         gelu_samples,
         oracle=gelu_oracle,
         error_inputs=gelu_errors,
+        twin=gelu_twin,
+        twin_samples=gelu_twin_samples,
         checked_inputs=("x",),
         covers=("gelu_forward", "gelu_backward"),
     )
@@ -343,6 +359,24 @@ def layer_norm_oracle(sample, dout):
     return torch_oracle(fn, sample.kwargs, dout)
 
 
+def layer_norm_twin_samples(rng, dtype):
+    """Above ``layer_norm.KERNEL_MIN_SIZE`` elements, so the public pair takes the kernels."""
+    for shape in [(40, 129), (3, 20, 77)]:
+        D = shape[-1]
+        kwargs = {"x": randn(rng, shape, dtype, scale=2.0) + 1.0}
+        kwargs |= {"gamma": randn(rng, (D,), dtype), "beta": randn(rng, (D,), dtype)}
+        yield Sample(kwargs, f"x{shape}")
+
+
+def layer_norm_twin(sample, dout):
+    from npml.nn import layer_norm
+
+    kw = sample.kwargs
+    out, cache = layer_norm._layer_norm_forward_reference(kw["x"], kw["gamma"], kw["beta"], 1e-5)
+    dx, dgamma, dbeta = layer_norm._layer_norm_backward_reference(dout, cache)
+    return out, {"x": dx, "gamma": dgamma, "beta": dbeta}
+
+
 def layer_norm_errors(rng, dtype):
     x, g = randn(rng, (2, 4), dtype), np.ones(4, dtype)
     yield ErrorInput("x", lambda: layer_norm_forward(x, np.ones(3, dtype), np.ones(3, dtype)))
@@ -359,6 +393,8 @@ register(
         layer_norm_samples,
         oracle=layer_norm_oracle,
         error_inputs=layer_norm_errors,
+        twin=layer_norm_twin,
+        twin_samples=layer_norm_twin_samples,
         checked_inputs=("x",),
         covers=("layer_norm_forward", "layer_norm_backward"),
     )
@@ -491,6 +527,39 @@ def ffn_oracle(sample, dout):
     return torch_oracle(ffn, arrays, dout)
 
 
+def ffn_twin_samples(rng, dtype):
+    """A pre-activation above ``activations.KERNEL_MIN_SIZE``: the bias-fused GELU kernels."""
+    for activation, bias in [("gelu", True), ("gelu_tanh", False)]:
+        kwargs = {"x": randn(rng, (2, 40, 16), dtype), "activation": activation}
+        kwargs |= {
+            "W_1": randn(rng, (16, 64), dtype, 0.25),
+            "W_2": randn(rng, (64, 16), dtype, 0.125),
+        }
+        kwargs |= {"b_1": randn(rng, (64,), dtype) if bias else None}
+        kwargs |= {"b_2": randn(rng, (16,), dtype) if bias else None}
+        yield Sample(kwargs, f"{activation} (2, 40, 16) d_ff=64" + ("" if bias else " no bias"))
+
+
+def ffn_twin(sample, dout):
+    """The three steps of ``ffn.py`` with the GELU twins (no fused bias kernel)."""
+    from npml.nn import activations
+
+    kw = sample.kwargs
+    x, W_1, b_1, W_2, b_2 = (kw[n] for n in ("x", "W_1", "b_1", "W_2", "b_2"))
+    a = x @ W_1 + (0 if b_1 is None else b_1)  # 1.
+    h, cache = activations._gelu_forward_reference(
+        a, "tanh" if "tanh" in kw["activation"] else "none"
+    )
+    y = h @ W_2 + (0 if b_2 is None else b_2)  # 3.
+    d, d_ff = W_1.shape
+    da = activations._gelu_backward_reference(dout @ W_2.T, cache).reshape(-1, d_ff)  # 3., 2.
+    grads = {"x": (da @ W_1.T).reshape(x.shape), "W_1": x.reshape(-1, d).T @ da}  # 1.
+    grads["W_2"] = h.reshape(-1, d_ff).T @ dout.reshape(-1, d)
+    if b_1 is not None:
+        grads |= {"b_1": da.sum(axis=0), "b_2": dout.reshape(-1, d).sum(axis=0)}
+    return y, grads
+
+
 def ffn_errors(rng, dtype):
     x, W_1, W_2 = randn(rng, (2, 4), dtype), randn(rng, (4, 6), dtype), randn(rng, (6, 4), dtype)
     b_1, b_2 = np.zeros(6, dtype), np.zeros(4, dtype)
@@ -509,6 +578,8 @@ register(
         ffn_samples,
         oracle=ffn_oracle,
         error_inputs=ffn_errors,
+        twin=ffn_twin,
+        twin_samples=ffn_twin_samples,
         checked_inputs=("x",),
         covers=("ffn_forward", "ffn_backward"),
     )
@@ -641,6 +712,32 @@ def cross_entropy_oracle(sample, dout):
     return float(out), grads
 
 
+def cross_entropy_twin_samples(rng, dtype):
+    """Above ``losses.KERNEL_MIN_SIZE`` logits, so the public pair takes the kernels."""
+    for shape, ignore in [((2, 50, 97), True), ((100, 90), False)]:
+        logits = randn(rng, shape, dtype, scale=3.0)
+        targets = rng.integers(0, shape[-1], shape[:-1])
+        kwargs = {"logits": logits, "targets": targets}
+        if ignore:
+            targets.reshape(-1)[::7] = -1
+            kwargs["ignore_index"] = -1
+        yield Sample(kwargs, f"logits{shape}" + (" ignore_index" if ignore else ""))
+
+
+def cross_entropy_twin(sample, dloss):
+    from npml.nn import losses
+
+    kw = sample.kwargs
+    V = kw["logits"].shape[-1]
+    z, t = kw["logits"].reshape(-1, V), kw["targets"].reshape(-1)  # (N, V), (N,)
+    keep = t != kw.get("ignore_index", -(2**62))
+    t = np.where(keep, t, 0)
+    probs, nll = losses._cross_entropy_forward_reference(z, t)
+    n_kept = int(keep.sum())
+    dz = losses._cross_entropy_backward_reference(probs, t, keep, dloss / n_kept)
+    return float(nll[keep].sum() / n_kept), {"logits": dz.reshape(kw["logits"].shape)}
+
+
 def cross_entropy_errors(rng, dtype):
     logits = randn(rng, (3, 4), dtype)
     yield ErrorInput("targets", lambda: softmax_cross_entropy_forward(logits, [0, 4, 1]))
@@ -660,6 +757,8 @@ register(
         cross_entropy_samples,
         oracle=cross_entropy_oracle,
         error_inputs=cross_entropy_errors,
+        twin=cross_entropy_twin,
+        twin_samples=cross_entropy_twin_samples,
         checked_inputs=("logits",),
         dout_name="dloss",
         scalar_output=True,
