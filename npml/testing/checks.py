@@ -10,7 +10,7 @@ their dotted names).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -233,11 +233,3 @@ def check_wrong_dout(
     )
     check_error_input(bad)
     return shape
-
-
-def same_arrays(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """Whether two samples' array arguments are equal (the forward must not write its input)."""
-    return all(
-        not isinstance(v, np.ndarray) or np.array_equal(v, b[k], equal_nan=True)
-        for k, v in a.items()
-    )
