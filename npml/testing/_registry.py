@@ -10,6 +10,7 @@ every registered layer, so a new layer gets all of them by adding one entry.
 
 Your own layer joins the same way::
 
+    import numpy as np
     from npml.testing import LayerInfo, Sample, register
 
     def scale_samples(rng, dtype):

@@ -1,15 +1,22 @@
 """npml's own layers in the registry: importing this package registers them.
 
-``basic`` holds the position-wise layers (linear, activations, embeddings, positions, layer
-norm, dropout, FFN, RoPE, cross-entropy), ``attention`` the attention pairs and modules,
-``blocks`` the Transformer layers and the models. Each file is also an example of entries
-for your own layers. :data:`EXEMPT` lists the public names of :mod:`npml.nn` and
-:mod:`npml.models` that are not layers with a backward pass, each with the reason and the
-test that covers it instead; a coverage test checks that every public name is in one or
-the other.
+``elementwise`` (ReLU, GELU, dropout, layer norm), ``dense`` (linear, FFN), ``tokens``
+(embeddings, positions, RoPE, cross-entropy), ``attention`` (plain and fused), ``multihead``
+(the pair and the two modules) and ``blocks`` (Transformer layers and the models) register
+on import; each is also an example of entries for your own layers. :data:`EXEMPT` lists the
+public names of :mod:`npml.nn` and :mod:`npml.models` that are not layers with a backward
+pass, each with the reason and the test that covers it instead; a coverage test checks that
+every public name is in one or the other.
 """
 
-from npml.testing.npml_layers import attention, basic, blocks  # noqa: F401  (they register)
+from npml.testing.npml_layers import (  # noqa: F401  (importing them registers their entries)
+    attention,
+    blocks,
+    dense,
+    elementwise,
+    multihead,
+    tokens,
+)
 
 EXEMPT = {
     # npml.nn

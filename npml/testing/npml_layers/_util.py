@@ -35,3 +35,10 @@ def tensor(a: Any) -> Any:
     import torch
 
     return None if a is None else torch.as_tensor(np.asarray(a))
+
+
+def backward_before_forward(make):
+    """The ErrorInput of a module whose backward is called before any forward."""
+    from npml.testing._registry import ErrorInput
+
+    return ErrorInput("forward", lambda: make().backward(np.ones((1, 1))), RuntimeError)
