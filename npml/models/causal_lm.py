@@ -31,10 +31,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from npml._checks import as_rng, check_array, check_choice, check_scalar
+from npml._checks import (
+    as_rng,
+    check_array,
+    check_bool,
+    check_choice,
+    check_dout,
+    check_scalar,
+    trusted_inputs,
+)
 from npml._module import Module
 from npml.nn.dropout import Dropout
-from npml.nn.embedding import Embedding
+from npml.nn.embedding import Embedding, check_ids
 from npml.nn.kv_cache import KVCache
 from npml.nn.layer_norm import LayerNorm
 from npml.nn.linear import Linear
@@ -62,7 +70,9 @@ class CausalLM(Module):
     dropout : float, default 0.0
     rng : None, int or Generator
         Initialisation (and dropout) randomness.
-    dtype : numpy float dtype, default float64
+    dtype : numpy float dtype, default float32
+        Dtype of every parameter, activation and gradient; ``backward`` casts ``dlogits``
+        to it (so float64 ``dlogits`` still give float32 gradients).
     rope_base : float, default 10000.0
         RoPE base (``positional="rope"`` only).
     activation : {"gelu", "relu"}, default "gelu"
@@ -91,7 +101,7 @@ class CausalLM(Module):
         d_ff: int | None = None,
         dropout: float = 0.0,
         rng: None | int | np.random.Generator = None,
-        dtype: type = np.float64,
+        dtype: type = np.float32,
         *,
         rope_base: float = 10000.0,
         activation: str = "gelu",
@@ -103,6 +113,8 @@ class CausalLM(Module):
         check_scalar(max_len, "max_len", kind=int, low=1)
         check_choice(positional, "positional", ("rope", "learned"))
         check_scalar(init_std, "init_std", low=0.0)
+        check_scalar(dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
+        tie_embeddings = check_bool(tie_embeddings, "tie_embeddings")
         rng = as_rng(rng)
         self.vocab_size, self.d_model, self.max_len = vocab_size, d_model, max_len
         self.positional, self.tie_embeddings = positional, bool(tie_embeddings)
@@ -131,11 +143,16 @@ class CausalLM(Module):
         self.lm_head = None if tie_embeddings else Linear(d_model, vocab_size, False, rng, dtype)
         self._h: np.ndarray | None = None  # normalised final states, for the tied backward
         self._cached_forward = False
+        self._out_shape: tuple[int, int, int] | None = None  # (B, T, V) of the last forward
 
     # -- forward / backward ----------------------------------------------------------------
     def _check_ids(self, ids: np.ndarray, start: int = 0) -> np.ndarray:
-        ids = check_array(ids, "ids", ndim=2, dtype="int")
+        ids = check_ids(ids, "ids", self.vocab_size)  # range-checked before the int cast
+        if ids.ndim != 2:
+            raise ValueError(f"ids has ndim={ids.ndim} (shape {ids.shape}); expected 2")
         T = ids.shape[1]
+        if ids.shape[0] < 1:
+            raise ValueError(f"ids has shape {ids.shape}; expected at least one sequence")
         if T < 1:
             raise ValueError(f"ids has shape {ids.shape}; expected at least one token")
         if start + T > self.max_len:
@@ -159,12 +176,26 @@ class CausalLM(Module):
         Returns
         -------
         logits : ndarray, shape (B, T, vocab_size)
+            In the model's dtype.
+
+        Notes
+        -----
+        The ids are validated here, once; the layers run inside
+        :func:`npml._checks.trusted_inputs`, so no activation is scanned for NaN again (an
+        overflow in attention is still refused, by the attention's cheap row check).
         """
         start = 0 if kv_caches is None else _cached_length(kv_caches[0])
         ids = self._check_ids(ids, start)
         if kv_caches is not None and len(kv_caches) != len(self.blocks):
             raise ValueError(f"got {len(kv_caches)} kv_caches; expected {len(self.blocks)}")
         self._cached_forward = kv_caches is not None
+        with trusted_inputs():
+            logits = self._forward(ids, start, kv_caches)
+        self._out_shape = logits.shape
+        return logits
+
+    def _forward(self, ids: np.ndarray, start: int, kv_caches: list[KVCache] | None) -> np.ndarray:
+        """The forward steps (module docstring) on validated ``ids``."""
         x = self.tok_emb(ids)  # 1. x = E[ids], (B, T, D)
         if self.pos_emb is not None:  # 2. x = x + P[start : start + T]
             x = self.pos_emb(x, offset=start)
@@ -178,9 +209,16 @@ class CausalLM(Module):
         return self.lm_head(h)
 
     def backward(self, dlogits: np.ndarray) -> None:
-        """Accumulate the gradient of every parameter from ``dlogits`` (B, T, vocab_size)."""
+        """Accumulate the gradient of every parameter from ``dlogits`` (B, T, vocab_size).
+
+        ``dlogits`` must have the shape of the last forward's logits; it is cast to the
+        model's dtype. ``RuntimeError`` before any forward or after one with ``kv_caches``.
+        """
+        if self._out_shape is None:
+            raise RuntimeError("CausalLM.backward called before forward; run forward(ids) first")
         if self._cached_forward:
             raise RuntimeError("backward after a forward with kv_caches is not supported")
+        dlogits = check_dout(dlogits, self._out_shape, "dlogits").astype(self.dtype, copy=False)
         if self.lm_head is None:
             # 6. z = h E^T: dh = dz E and dE += dz^T h (the output half of the tied gradient)
             h = self._h
@@ -218,7 +256,9 @@ class CausalLM(Module):
             At least one token, at most ``max_len``.
         max_new_tokens : int
         temperature : float, default 1.0
-            Logits are divided by it; ``0`` means greedy (arg max) decoding.
+            Logits are divided by it; ``0`` means greedy (arg max) decoding, and small
+            positive values approach it (the shifted logits ``z - max z`` are divided, so
+            even ``1e-320`` gives the arg max, never NaN).
         top_k : int, optional
             Sample only among the ``top_k`` most likely tokens.
         rng : None, int or Generator
@@ -230,7 +270,8 @@ class CausalLM(Module):
             ``max_len`` the context is cropped to its last ``max_len`` tokens and the
             caches are rebuilt from it at every step (slower, but never out of range).
         """
-        prompt = check_array(prompt_ids, "prompt_ids", ndim=(1, 2), dtype="int")
+        prompt = check_array(prompt_ids, "prompt_ids", ndim=(1, 2), dtype=None)
+        prompt = check_ids(prompt, "prompt_ids", self.vocab_size)  # before the int cast
         squeeze = prompt.ndim == 1
         seq = prompt[None, :] if squeeze else prompt  # (B, T_0)
         check_scalar(max_new_tokens, "max_new_tokens", kind=int, low=0)
@@ -269,11 +310,15 @@ def _sample(
     """One token per row of ``logits`` (B, V): softmax(logits / temperature), top-k, or argmax."""
     if temperature == 0:
         return np.argmax(logits, axis=-1)
-    z = logits.astype(np.float64) / temperature  # (B, V)
+    z = logits.astype(np.float64)  # (B, V)
     if top_k is not None and top_k < z.shape[-1]:
         kth = np.partition(z, -top_k, axis=-1)[:, -top_k, None]  # (B, 1) k-th largest
         z = np.where(z < kth, -np.inf, z)
-    p = np.exp(z - z.max(axis=-1, keepdims=True))
+    # Shift first, then divide: z - max z <= 0 with a 0 at the arg max, so a tiny temperature
+    # sends every other entry to -inf (probability 0) instead of inf / inf = NaN.
+    with np.errstate(over="ignore"):
+        z = (z - z.max(axis=-1, keepdims=True)) / temperature
+    p = np.exp(z)
     cdf = np.cumsum(p, axis=-1)  # (B, V), unnormalised
     u = rng.random((z.shape[0], 1)) * cdf[:, -1:]  # (B, 1)
     # inverse CDF: the first index whose cumulative mass exceeds u

@@ -30,10 +30,18 @@ import math
 
 import numpy as np
 
-from npml._checks import as_rng, check_array, check_scalar
+from npml._checks import (
+    as_rng,
+    check_array,
+    check_bool,
+    check_dout,
+    check_scalar,
+    trusted_inputs,
+)
 from npml._module import Module
+from npml.nn._dtype import cast_input
 from npml.nn.dropout import Dropout
-from npml.nn.embedding import Embedding
+from npml.nn.embedding import Embedding, check_ids
 from npml.nn.layer_norm import LayerNorm
 from npml.nn.linear import Linear
 from npml.nn.positional import sinusoidal_positions
@@ -66,7 +74,9 @@ class Transformer(Module):
     norm_first : bool, default True
         Pre-LN (True) or post-LN (False) layers.
     rng : None, int or Generator
-    dtype : numpy float dtype, default float64
+    dtype : numpy float dtype, default float32
+        Dtype of every parameter, activation and gradient; a ``memory`` given to
+        :meth:`decode` and the ``dlogits`` given to :meth:`backward` are cast to it.
     activation : {"relu", "gelu"}, default "relu"
 
     Attributes
@@ -90,7 +100,7 @@ class Transformer(Module):
         dropout: float = 0.0,
         norm_first: bool = True,
         rng: None | int | np.random.Generator = None,
-        dtype: type = np.float64,
+        dtype: type = np.float32,
         *,
         activation: str = "relu",
     ) -> None:
@@ -103,7 +113,11 @@ class Transformer(Module):
             check_scalar(value, name, kind=int, low=1)
         check_scalar(n_encoder_layers, "n_encoder_layers", kind=int, low=1)
         check_scalar(n_decoder_layers, "n_decoder_layers", kind=int, low=1)
+        check_scalar(dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
+        norm_first = check_bool(norm_first, "norm_first")
         rng = as_rng(rng)
+        self.dtype = np.dtype(dtype)
+        self._out_shape: tuple[int, int, int] | None = None  # (B, T, V) of the last forward
         self.d_model, self.max_len, self.norm_first = d_model, max_len, norm_first
         self.src_vocab_size, self.tgt_vocab_size = src_vocab_size, tgt_vocab_size
         # N(0, 1/D) rows times sqrt(D) gives unit-scale inputs, like the positions
@@ -133,15 +147,24 @@ class Transformer(Module):
             raise ValueError(
                 f"{name} has length {ids.shape[1]}; expected between 1 and max_len={self.max_len}"
             )
+        if ids.shape[0] < 1:
+            raise ValueError(f"{name} has shape {ids.shape}; expected at least one sequence")
+        ids = check_ids(ids, name, emb.n)  # range errors name src/tgt, not the layer's ids
         return self._scale * emb(ids) + self._pe[: ids.shape[1]]  # (B, L, D)
 
     def encode(self, src: np.ndarray, src_key_mask: np.ndarray | None = None) -> np.ndarray:
-        """Memory ``m`` of shape ``(B, S, d_model)`` for source ids ``src`` (B, S)."""
-        x = self.src_drop(self._embed(self.src_emb, src, "src"))  # 1. sqrt(D) E[src] + PE
+        """Memory ``m`` of shape ``(B, S, d_model)`` for source ids ``src`` (B, S).
+
+        The inputs are validated here, once; the layers run inside
+        :func:`npml._checks.trusted_inputs` and do not scan their inputs for NaN again.
+        """
+        with trusted_inputs():
+            x = self.src_drop(self._embed(self.src_emb, src, "src"))  # 1. sqrt(D) E[src] + PE
         mask = _key_mask(src_key_mask, "src_key_mask", x.shape[:2])
-        for layer in self.encoder:  # 2. encoder layers
-            x = layer(x, mask=mask)
-        return x if self.enc_norm is None else self.enc_norm(x)  # 3. final LN (pre-LN)
+        with trusted_inputs():
+            for layer in self.encoder:  # 2. encoder layers
+                x = layer(x, mask=mask)
+            return x if self.enc_norm is None else self.enc_norm(x)  # 3. final LN (pre-LN)
 
     def decode(
         self,
@@ -150,16 +173,31 @@ class Transformer(Module):
         src_key_mask: np.ndarray | None = None,
         tgt_key_mask: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Logits ``(B, T, tgt_vocab_size)`` for target inputs ``tgt`` (B, T) given memory."""
-        y = self.tgt_drop(self._embed(self.tgt_emb, tgt, "tgt"))  # 4. sqrt(D) E[tgt] + PE
+        """Logits ``(B, T, tgt_vocab_size)`` for target inputs ``tgt`` (B, T) given memory.
+
+        ``memory`` (B, S, d_model) is cast to the model's dtype and scanned for NaN here,
+        once; the layers run inside :func:`npml._checks.trusted_inputs`.
+        """
+        memory = check_array(cast_input(memory, "memory", self.dtype), "memory", ndim=3)
+        if memory.shape[-1] != self.d_model:
+            raise ValueError(
+                f"memory has shape {memory.shape}; expected (B, S, d_model={self.d_model})"
+            )
+        with trusted_inputs():
+            y = self.tgt_drop(self._embed(self.tgt_emb, tgt, "tgt"))  # 4. sqrt(D) E[tgt] + PE
         B, T = y.shape[:2]
+        if memory.shape[0] != B:
+            raise ValueError(f"memory has batch size {memory.shape[0]} but tgt has {B}")
         mask = _key_mask(tgt_key_mask, "tgt_key_mask", (B, T))
         memory_mask = _key_mask(src_key_mask, "src_key_mask", memory.shape[:2])
-        for layer in self.decoder:  # 5. decoder layers: causal self-attn + cross-attn
-            y = layer(y, memory, mask=mask, memory_mask=memory_mask, causal=True)
-        if self.dec_norm is not None:
-            y = self.dec_norm(y)  # 6. final LN (pre-LN)
-        return self.out(y)  # 7. z = y W_out + b_out
+        with trusted_inputs():
+            for layer in self.decoder:  # 5. decoder layers: causal self-attn + cross-attn
+                y = layer(y, memory, mask=mask, memory_mask=memory_mask, causal=True)
+            if self.dec_norm is not None:
+                y = self.dec_norm(y)  # 6. final LN (pre-LN)
+            logits = self.out(y)  # 7. z = y W_out + b_out
+        self._out_shape = logits.shape
+        return logits
 
     def forward(
         self,
@@ -184,7 +222,14 @@ class Transformer(Module):
         return self.decode(tgt, memory, src_key_mask, tgt_key_mask)
 
     def backward(self, dlogits: np.ndarray) -> None:
-        """Accumulate the gradient of every parameter from ``dlogits`` (B, T, V)."""
+        """Accumulate the gradient of every parameter from ``dlogits`` (B, T, V).
+
+        ``dlogits`` must have the shape of the last forward's logits; it is cast to the
+        model's dtype. ``RuntimeError`` before any forward.
+        """
+        if self._out_shape is None:
+            raise RuntimeError("Transformer.backward called before forward; run forward first")
+        dlogits = check_dout(dlogits, self._out_shape, "dlogits").astype(self.dtype, copy=False)
         dy = self.out.backward(dlogits)  # 7.
         if self.dec_norm is not None:
             dy = self.dec_norm.backward(dy)  # 6.

@@ -31,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from npml._checks import as_rng, check_array, check_scalar
+from npml._checks import as_rng, check_array, check_bool, check_scalar
 from npml._module import Module
+from npml.nn.embedding import check_ids
 from npml.nn.losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 
 
@@ -86,6 +87,12 @@ def fit(
         Batch sampling randomness.
     log : callable, optional
         Receives one progress line per evaluation (e.g. ``print``).
+
+    Raises
+    ------
+    FloatingPointError
+        When a step's training loss (or an evaluation's loss) is NaN or infinite: the run
+        stops there, naming the step, instead of recording NaN and stepping on.
     """
     from npml.optim import clip_grad_norm
 
@@ -96,15 +103,23 @@ def fit(
     model.train()
     for step in range(1, steps + 1):
         model.zero_grad()  # 2. gradients accumulate, so clear them first
-        loss = loss_and_backward(rng)  # 1., 3., 4. batch, forward + loss, backward
+        loss = float(loss_and_backward(rng))  # 1., 3., 4. batch, forward + loss, backward
+        if not np.isfinite(loss):
+            raise FloatingPointError(
+                f"step {step}: the training loss is {loss}; stopping (lower the learning rate, "
+                "clip the gradients or check the data); the parameters are as after step "
+                f"{step - 1}"
+            )
         if clip_norm is not None:
             clip_grad_norm(model, clip_norm)  # 5. clip (errors name parameters by path) ...
         optimizer.step()  # ... and step
-        history.train_loss.append(float(loss))
+        history.train_loss.append(loss)
         if eval_fn is not None and (step % eval_every == 0 or step == steps):
             model.eval()
             val = float(eval_fn())
             model.train()
+            if not np.isfinite(val):
+                raise FloatingPointError(f"step {step}: the validation loss is {val}; stopping")
             history.val_step.append(step)
             history.val_loss.append(val)
             if log is not None:
@@ -132,6 +147,7 @@ def sample_lm_batch(
 
 def lm_loss(model: Module, x: np.ndarray, y: np.ndarray, backward: bool = True) -> float:
     """Mean next-token cross-entropy of ``model`` on ``(x, y)``; backpropagates if asked."""
+    backward = check_bool(backward, "backward")
     logits = model.forward(x)  # (B, T, V)
     loss, cache = softmax_cross_entropy_forward(logits, y)
     if backward:
@@ -192,13 +208,30 @@ def train_causal_lm(
     Returns
     -------
     History
+
+    Raises
+    ------
+    ValueError, TypeError
+        Before the first step, for tokens that are not 1-d integer arrays of ids in
+        ``[0, model.vocab_size)`` longer than ``block_size`` (``val_tokens`` included).
+    FloatingPointError
+        When a loss becomes NaN or infinite (see :func:`fit`).
     """
-    train_tokens = check_array(train_tokens, "train_tokens", ndim=1, dtype="int")
-    if val_tokens is not None:
-        val_tokens = check_array(val_tokens, "val_tokens", ndim=1, dtype="int")
     block_size = model.max_len if block_size is None else block_size
     check_scalar(block_size, "block_size", kind=int, low=1, high=model.max_len)
     check_scalar(batch_size, "batch_size", kind=int, low=1)
+    check_scalar(steps, "steps", kind=int, low=1)
+    tokens = {"train_tokens": train_tokens}
+    if val_tokens is not None:
+        tokens["val_tokens"] = val_tokens
+    for name, value in tokens.items():  # all checks before step 1, not at the first evaluation
+        arr = check_array(check_ids(value, name, model.vocab_size), name, ndim=1)
+        if arr.shape[0] <= block_size:
+            raise ValueError(
+                f"{name} has length {arr.shape[0]}; expected more than block_size={block_size}"
+            )
+        tokens[name] = arr
+    train_tokens, val_tokens = tokens["train_tokens"], tokens.get("val_tokens")
 
     def loss_and_backward(rng: np.random.Generator) -> float:
         x, y = sample_lm_batch(train_tokens, batch_size, block_size, rng)
@@ -237,6 +270,7 @@ def seq2seq_loss(
     ``tgt_in`` is the target shifted right (starting with a BOS token) and ``tgt_out`` the
     target itself; ``masks`` (``src_key_mask``, ``tgt_key_mask``) go to ``model.forward``.
     """
+    backward = check_bool(backward, "backward")
     logits = model.forward(src, tgt_in, **masks)  # (B, T, V)
     loss, cache = softmax_cross_entropy_forward(logits, tgt_out)
     if backward:

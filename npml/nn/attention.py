@@ -47,7 +47,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from npml._checks import check_array, check_scalar
+from npml._checks import check_array, check_bool, check_dout, check_scalar
 
 
 class AttentionCache(NamedTuple):
@@ -69,6 +69,8 @@ def causal_mask(T_q: int, T_k: int) -> np.ndarray:
     top-left aligned instead (``j <= i``, i.e. ``np.tril(np.ones((T_q, T_k), dtype=bool))``);
     both give the lower triangle when ``T_q == T_k``.
     """
+    check_scalar(T_q, "T_q", kind=int, low=0)
+    check_scalar(T_k, "T_k", kind=int, low=0)
     return np.tri(T_q, T_k, k=T_k - T_q, dtype=bool)
 
 
@@ -104,6 +106,8 @@ def check_attention_inputs(
             f"k has shape {k.shape} and v has shape {v.shape}; expected the same number of "
             f"keys T_k (axis -2)"
         )
+    if q.shape[-1] == 0:  # the default scale 1 / sqrt(D) is undefined
+        raise ValueError(f"q has shape {q.shape}; expected a head dimension D >= 1")
     if k.shape[-2] == 0:  # softmax over no scores is undefined (0 / 0)
         raise ValueError(
             f"k has shape {k.shape}: T_k = 0 keys; attention needs at least one key per query"
@@ -148,6 +152,34 @@ def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
+def check_scores(
+    row_stat: np.ndarray, allowed: np.ndarray | None, q: np.ndarray, k: np.ndarray
+) -> None:
+    """Raise ``ValueError`` naming ``q`` and ``k`` if a row of scores overflowed or is NaN.
+
+    ``row_stat`` (..., T_q) is one number per query row: the row maximum of the scores (plain
+    path) or their log-sum-exp (fused path); it is non-finite when a score is. Only rows that
+    may attend some key count (``allowed``, True = may attend, broadcastable to the scores,
+    causal rule included): a fully masked row has ``-inf`` (or ``+inf``) there by design. The
+    check reads ``T_q`` numbers per head, and the mask only when a row is non-finite.
+    """
+    bad = ~np.isfinite(row_stat)
+    if not bad.any():
+        return
+    if allowed is not None:
+        has_key = np.broadcast_to(np.any(allowed, axis=-1), row_stat.shape)
+        bad &= has_key | np.isnan(row_stat)
+        if not bad.any():
+            return
+    remedy = "scale q or k down" + (", or compute in float64" if q.dtype != np.float64 else "")
+    raise ValueError(
+        f"the attention scores q k^T are not finite (overflow or NaN) in {int(bad.sum())} "
+        f"query row(s): q and k reach {float(np.max(np.abs(q))):.3g} and "
+        f"{float(np.max(np.abs(k))):.3g} in absolute value; expected scores within the "
+        f"range of {q.dtype} ({remedy})"
+    )
+
+
 def attention_core(
     q: np.ndarray,
     k: np.ndarray,
@@ -162,7 +194,8 @@ def attention_core(
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     # 1. S = alpha Q K^T; scaling q costs T_q D instead of T_q T_k
     q_scaled = q * scale  # (..., T_q, D)
-    s = np.matmul(q_scaled, np.swapaxes(k, -1, -2))  # (..., T_q, T_k)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused below, by name
+        s = np.matmul(q_scaled, np.swapaxes(k, -1, -2))  # (..., T_q, T_k)
     if causal:
         allowed = causal_mask(T_q, T_k)
         mask = allowed if mask is None else np.logical_and(mask, allowed)
@@ -170,6 +203,7 @@ def attention_core(
     if mask is not None:
         np.copyto(s, -np.inf, where=np.logical_not(mask))
     row_max = s.max(axis=-1, keepdims=True)  # (..., T_q, 1)
+    check_scores(row_max[..., 0], mask, q, k)
     if mask is not None:
         row_max[np.isneginf(row_max)] = 0.0  # fully masked row: exp(-inf) = 0 below
     s -= row_max
@@ -215,9 +249,19 @@ def attention_forward(
     out : ndarray, shape (..., T_q, D_v)
         Zero rows for queries that may attend no key.
     cache : AttentionCache
+
+    Raises
+    ------
+    ValueError
+        Naming ``q`` and ``k`` when a row of scores overflows (or is NaN), found from the row
+        maxima without another pass over the scores; and for the input errors of
+        :func:`check_attention_inputs`.
+    TypeError
+        When ``causal`` is not a bool, or ``mask`` is not boolean.
     """
+    causal = check_bool(causal, "causal")
     q, k, v, mask = check_attention_inputs(q, k, v, mask)
-    return attention_core(q, k, v, mask, bool(causal), scale=check_scale(scale, q.shape[-1]))
+    return attention_core(q, k, v, mask, causal, scale=check_scale(scale, q.shape[-1]))
 
 
 def attention_backward(
@@ -238,6 +282,7 @@ def attention_backward(
     dv : ndarray, shape of v
     """
     q_scaled, k, v, p, out, scale, (q_shape, k_shape, v_shape) = cache
+    dout = check_dout(dout, out.shape)
     # 3. O = P V
     dv = np.matmul(np.swapaxes(p, -1, -2), dout)  # (..., T_k, D_v)
     dp = np.matmul(dout, np.swapaxes(v, -1, -2))  # (..., T_q, T_k)
@@ -260,5 +305,12 @@ def scaled_dot_product_attention(
     *,
     scale: float | None = None,
 ) -> np.ndarray:
-    """Attention output only; see :func:`attention_forward` for the arguments."""
+    """Attention output only; see :func:`attention_forward` for the arguments.
+
+    Raises
+    ------
+    ValueError
+        Also when a row of scores ``scale * q k^T`` overflows (or is NaN), naming ``q`` and
+        ``k``, as :func:`attention_forward` does.
+    """
     return attention_forward(q, k, v, mask, causal, scale=scale)[0]

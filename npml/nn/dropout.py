@@ -15,12 +15,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from npml._checks import as_rng, check_array, check_scalar
+from npml._checks import as_rng, check_array, check_bool, check_dout, check_scalar
 from npml._module import Module
 
 
 class DropoutCache(NamedTuple):
     scale: np.ndarray | None  # (...) m / (1 - p); None when dropout was the identity
+    shape: tuple[int, ...]  # shape of x (and of the output)
 
 
 def dropout_forward(
@@ -47,17 +48,19 @@ def dropout_forward(
     cache : DropoutCache
     """
     check_scalar(p, "p", low=0.0, high=1.0, high_inclusive=False)
+    training = check_bool(training, "training")
     x = check_array(x, "x")
     if not training or p == 0:
-        return x, DropoutCache(None)
+        return x, DropoutCache(None, x.shape)
     keep = as_rng(rng).random(x.shape) >= p  # (...) True with probability 1 - p
     scale = keep.astype(x.dtype)
     scale *= 1.0 / (1.0 - p)
-    return x * scale, DropoutCache(scale)
+    return x * scale, DropoutCache(scale, x.shape)
 
 
 def dropout_backward(dout: np.ndarray, cache: DropoutCache) -> np.ndarray:
     """Gradient of :func:`dropout_forward`: the same mask and scale applied to ``dout``."""
+    dout = check_dout(dout, cache.shape)
     return dout if cache.scale is None else dout * cache.scale
 
 
@@ -78,10 +81,12 @@ class Dropout(Module):
         self._cache: DropoutCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out, self._cache = dropout_forward(x, self.p, self.rng, self.training)
+        """Drop units of ``x`` while training (``self.training``); the identity otherwise."""
+        out, self._cache = dropout_forward(x, self.p, self.rng, bool(self.training))
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Return ``dx``: ``dout`` through the mask of the last forward."""
         if self._cache is None:
             raise RuntimeError("Dropout.backward called before forward")
         return dropout_backward(dout, self._cache)

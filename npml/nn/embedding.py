@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from npml._checks import as_rng, check_array, check_scalar
+from npml._checks import as_rng, check_array, check_dout, check_scalar
 from npml._module import Module, Parameter
 
 
@@ -28,7 +28,20 @@ class EmbeddingCache(NamedTuple):
 
 
 def check_ids(ids: np.ndarray, name: str, n: int) -> np.ndarray:
-    """Convert ``ids`` to an int array and raise ``ValueError`` unless all are in ``[0, n)``."""
+    """Convert ``ids`` to an int array and raise ``ValueError`` unless all are in ``[0, n)``.
+
+    Whole-valued floats are accepted; they are range-checked before the conversion, so that
+    ``1e20`` is reported as out of range rather than wrapped around to a negative integer.
+    """
+    raw = np.asarray(ids) if isinstance(ids, (np.ndarray, list, tuple)) else ids
+    if isinstance(raw, np.ndarray) and raw.dtype.kind == "f" and raw.size:
+        out = np.isfinite(raw) & ((raw < 0) | (raw >= n))
+        if out.any():
+            bad = raw[out]
+            raise ValueError(
+                f"{name} contains {bad.size} value(s) outside [0, {n}) (e.g. {bad[0]:.6g}); "
+                f"expected ids below the vocabulary size {n}"
+            )
     ids = check_array(ids, name, dtype="int")
     if ids.size:
         lo, hi = int(ids.min()), int(ids.max())
@@ -55,6 +68,8 @@ def embedding_forward(ids: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, Embed
     out : ndarray, shape (..., d)
     cache : EmbeddingCache
     """
+    if not isinstance(W, np.ndarray):
+        W = check_array(W, "W")
     if W.ndim != 2:
         raise ValueError(f"W has shape {W.shape}; expected (n, d)")
     ids = check_ids(ids, "ids", W.shape[0])
@@ -74,6 +89,7 @@ def embedding_backward(dout: np.ndarray, cache: EmbeddingCache) -> np.ndarray:
     dW : ndarray, shape (n, d)
     """
     ids, n, d, dtype = cache
+    dout = check_dout(dout, (*ids.shape, d))
     dW = np.zeros((n, d), dtype=np.result_type(dtype, dout.dtype))
     np.add.at(dW, ids.reshape(-1), dout.reshape(-1, d))
     return dW
@@ -90,7 +106,8 @@ class Embedding(Module):
         Width of each vector.
     rng : None, int or numpy.random.Generator
         Initialisation randomness.
-    dtype : numpy float dtype, default float64
+    dtype : numpy float dtype, default float32
+        Dtype of the table (and so of the output); ``backward`` casts ``dout`` to it.
     std : float, default 1.0
         Initial rows are drawn from N(0, std^2) (1.0 as in PyTorch; language models with tied
         input/output embeddings often use 0.02).
@@ -105,7 +122,7 @@ class Embedding(Module):
         n: int,
         d: int,
         rng: None | int | np.random.Generator = None,
-        dtype: type = np.float64,
+        dtype: type = np.float32,
         std: float = 1.0,
     ) -> None:
         check_scalar(n, "n", kind=int, low=1)
@@ -126,5 +143,7 @@ class Embedding(Module):
         """Accumulate ``W.grad``; ids get no gradient, so this returns ``None``."""
         if self._cache is None:
             raise RuntimeError("Embedding.backward called before forward")
-        self.W.accumulate(embedding_backward(dout, self._cache))
+        c = self._cache
+        dout = check_dout(dout, (*c.ids.shape, c.d)).astype(c.dtype, copy=False)
+        self.W.accumulate(embedding_backward(dout, c))
         return None

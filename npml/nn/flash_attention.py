@@ -63,7 +63,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from npml._checks import check_array
+from npml._checks import check_bool, check_dout, check_scalar
 from npml.nn._flash_driver import (
     BACKWARD_BLOCK,
     FORWARD_BLOCK,
@@ -73,7 +73,13 @@ from npml.nn._flash_driver import (
     flash_forward,
     pack,
 )
-from npml.nn.attention import _unbroadcast, check_attention_inputs, check_scale
+from npml.nn.attention import (
+    _unbroadcast,
+    causal_mask,
+    check_attention_inputs,
+    check_scale,
+    check_scores,
+)
 
 FUSED_MIN_SCORES = 256 * 256  # use_fused's threshold on T_q * T_k
 
@@ -203,22 +209,32 @@ def fused_attention_forward(
         Zero rows for queries that may attend no key.
     cache : FusedAttentionCache
         Inputs, output and the per-row log-sum-exp: ``O(T D)`` memory, no ``T_q x T_k`` array.
+
+    Raises
+    ------
+    ValueError
+        Naming ``q`` and ``k`` when a row of scores overflows (or is NaN), found from the
+        log-sum-exp ``L`` (one number per row); and for the input errors of
+        :func:`~npml.nn.attention.check_attention_inputs`.
     """
+    causal = check_bool(causal, "causal")
     q, k, v, mask = check_attention_inputs(q, k, v, mask)
     if not (q.dtype == k.dtype == v.dtype):
         raise TypeError(
             f"q, k, v have dtypes {q.dtype}, {k.dtype}, {v.dtype}; expected one dtype "
             f"(float32 or float64) for all three"
         )
-    if q.shape[-1] == 0:
-        raise ValueError(f"q has shape {q.shape}; expected a head dimension D >= 1")
     scale = check_scale(scale, q.shape[-1])
     shapes = (q.shape, k.shape, v.shape)
     q3, k3, v3, layout, batch = pack(q, k, v, mask)  # (N, T, D) each
     T_q, T_k, D_v = q3.shape[1], k3.shape[1], v3.shape[2]
     bq, bk = blocks(block_size, FORWARD_BLOCK, T_q, T_k)
-    causal = bool(causal)
     out, lse = flash_forward(q3, k3, v3, layout, causal, scale, bq, bk)
+    if not np.isfinite(lse).all():  # +inf marks a row with no allowed key; else an overflow
+        allowed = causal_mask(T_q, T_k) if causal else None
+        if mask is not None:
+            allowed = mask if allowed is None else np.logical_and(mask, allowed)
+        check_scores(lse.reshape(*batch, T_q), allowed, q, k)
     cache = FusedAttentionCache(
         q3, k3, v3, out, lse, layout, causal, scale, block_size, batch, shapes
     )
@@ -244,11 +260,7 @@ def fused_attention_backward(
     c = cache
     N, T_q, D = c.q.shape
     T_k, D_v = c.k.shape[1], c.v.shape[2]
-    dout = check_array(dout, "dout")
-    if dout.shape != (*c.batch, T_q, D_v):
-        raise ValueError(
-            f"dout has shape {dout.shape}; expected the output's shape {(*c.batch, T_q, D_v)}"
-        )
+    dout = check_dout(dout, (*c.batch, T_q, D_v))
     do3 = np.ascontiguousarray(dout, dtype=c.q.dtype).reshape(N, T_q, D_v)
     if not do3.flags.writeable:
         do3 = do3.copy()
@@ -286,4 +298,7 @@ def use_fused(T_q: int, T_k: int, D: int, dtype: Any = np.float64) -> bool:
     winner changed from run to run with the machine's load. Decoding one query against a long
     cache (``T_q = 1``) stays on the plain path, which was as fast up to ``T_k = 4096``.
     """
+    check_scalar(T_q, "T_q", kind=int, low=0)
+    check_scalar(T_k, "T_k", kind=int, low=0)
+    check_scalar(D, "D", kind=int, low=1)
     return int(T_q) * int(T_k) >= FUSED_MIN_SCORES

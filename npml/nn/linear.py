@@ -18,8 +18,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from npml._checks import as_rng, check_array, check_last_dim, check_scalar
+from npml._checks import as_rng, check_array, check_bool, check_dout, check_last_dim, check_scalar
 from npml._module import Module, Parameter
+from npml.nn._dtype import cast_input
 
 
 class LinearCache(NamedTuple):
@@ -46,6 +47,8 @@ def linear_forward(
     cache : LinearCache
     """
     x = check_array(x, "x")
+    W = _as_array(W, "W")
+    b = None if b is None else _as_array(b, "b")
     if W.ndim != 2:
         raise ValueError(f"W has shape {W.shape}; expected (d_in, d_out)")
     check_last_dim(x, "x", W.shape[0])
@@ -55,6 +58,11 @@ def linear_forward(
     if b is not None:
         y += b
     return y, LinearCache(x, W, b is not None)
+
+
+def _as_array(a: np.ndarray, name: str) -> np.ndarray:
+    """A weight as a float array: ndarrays pass as they are, lists are converted and checked."""
+    return a if isinstance(a, np.ndarray) else check_array(a, name)
 
 
 def linear_backward(
@@ -75,6 +83,7 @@ def linear_backward(
     db : ndarray, shape (d_out,), or None when the forward pass had no bias
     """
     x, W, has_bias = cache
+    dout = check_dout(dout, (*x.shape[:-1], W.shape[1]))
     x2 = x.reshape(-1, W.shape[0])  # (N, d_in)
     dout2 = dout.reshape(-1, W.shape[1])  # (N, d_out)
     dW = x2.T @ dout2
@@ -105,7 +114,9 @@ class Linear(Module):
         Learn an additive bias ``b``.
     rng : None, int or numpy.random.Generator
         Initialisation randomness; ``W ~ U(-1/sqrt(d_in), 1/sqrt(d_in))``, ``b = 0``.
-    dtype : numpy float dtype, default float64
+    dtype : numpy float dtype, default float32
+        Dtype of the parameters; ``forward`` casts its input to it (float64 input to a
+        float32 layer is computed in float32), and ``backward`` casts ``dout``.
 
     Attributes
     ----------
@@ -119,8 +130,9 @@ class Linear(Module):
         d_out: int,
         bias: bool = True,
         rng: None | int | np.random.Generator = None,
-        dtype: type = np.float64,
+        dtype: type = np.float32,
     ) -> None:
+        bias = check_bool(bias, "bias")
         check_scalar(d_in, "d_in", kind=int, low=1)
         check_scalar(d_out, "d_out", kind=int, low=1)
         rng = as_rng(rng)
@@ -132,6 +144,7 @@ class Linear(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Apply the layer to ``x`` of shape ``(..., d_in)``; returns ``(..., d_out)``."""
         b = None if self.b is None else self.b.data
+        x = cast_input(x, "x", self.W.data.dtype)
         y, self._cache = linear_forward(x, self.W.data, b)
         return y
 
@@ -139,6 +152,8 @@ class Linear(Module):
         """Accumulate ``W.grad`` (and ``b.grad``); return ``dx`` of shape ``(..., d_in)``."""
         if self._cache is None:
             raise RuntimeError("Linear.backward called before forward")
+        x, W = self._cache.x, self._cache.W
+        dout = check_dout(dout, (*x.shape[:-1], W.shape[1])).astype(W.dtype, copy=False)
         dx, dW, db = linear_backward(dout, self._cache)
         self.W.accumulate(dW)
         if self.b is not None:

@@ -38,7 +38,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from npml._checks import check_array, check_choice, check_last_dim, check_scalar
+from npml._checks import (
+    check_array,
+    check_bool,
+    check_choice,
+    check_dout,
+    check_last_dim,
+    check_scalar,
+    trusted_inputs,
+)
 from npml.nn.attention import attention_backward, attention_core, check_mask
 from npml.nn.kv_cache import KVCache
 from npml.nn.rope import RoPECache, rope_backward, rope_forward
@@ -129,6 +137,18 @@ def check_heads(d_model: int, n_heads: int, rope_base: float | None) -> None:
             )
 
 
+def _as_arrays(names: tuple[str, ...], values: tuple, optional: bool = False) -> tuple:
+    """Weights as arrays: ndarrays pass as they are, lists are converted and checked.
+
+    ``None`` passes only when ``optional`` (the biases); a missing weight raises ``TypeError``
+    naming it.
+    """
+    return tuple(
+        v if isinstance(v, np.ndarray) or (optional and v is None) else check_array(v, name)
+        for name, v in zip(names, values, strict=True)
+    )
+
+
 def _check_weights(W: tuple, b: tuple) -> int:
     """Validate the four weights and the biases; return ``d_model``."""
     W_q = W[0]
@@ -201,50 +221,59 @@ def mha_forward(
     y : ndarray, shape (B, T, d_model)
     cache : MHACache, or None after a forward with ``kv_cache``
     """
+    W_q, W_k, W_v, W_o = _as_arrays(("W_q", "W_k", "W_v", "W_o"), (W_q, W_k, W_v, W_o))
+    b_q, b_k, b_v, b_o = _as_arrays(("b_q", "b_k", "b_v", "b_o"), (b_q, b_k, b_v, b_o), True)
     D = _check_weights((W_q, W_k, W_v, W_o), (b_q, b_k, b_v, b_o))
     check_heads(D, n_heads, rope_base)
     check_choice(attn_impl, "attn_impl", ATTN_IMPLS)
+    causal = check_bool(causal, "causal")
     H = n_heads
     x = check_array(x, "x", ndim=3)
     check_last_dim(x, "x", D)
     B, T, _ = x.shape
+    if B == 0 or T == 0:
+        raise ValueError(f"x has shape {x.shape}; expected B >= 1 sequences of T >= 1 tokens")
     cross = context is not None
     if cross:
         context = check_array(context, "context", ndim=3)
         check_last_dim(context, "context", D)
         if context.shape[0] != B:
             raise ValueError(f"context has shape {context.shape}; expected batch size {B}")
+        if context.shape[1] == 0:
+            raise ValueError(f"context has shape {context.shape}; expected S >= 1 positions")
         if rope_base is not None:
             raise ValueError("rope_base is set: RoPE is for self-attention, not context")
-    x2 = x.reshape(B * T, D)
-    # 1. Q = X W_q, K = C W_k, V = C W_v, split into heads: (B, H, T, hd)
-    q = _project(x2, W_q, b_q, B, H)
-    context2 = context.reshape(-1, D) if cross else None  # (B*S, D)
-    if cross and kv_cache is not None and kv_cache.length > 0:
-        k, v = kv_cache.k, kv_cache.v  # the context was projected on the first call
-    else:
-        src2 = x2 if context2 is None else context2
-        k = _project(src2, W_k, b_k, B, H)  # (B, H, S, hd)
-        v = _project(src2, W_v, b_v, B, H)
-    # 2. rotate q and the new k by RoPE
-    rope_q = rope_k = None
-    if rope_base is not None:
-        pos = _positions(positions, B, T, 0 if kv_cache is None else kv_cache.length)
-        q, rope_q = rope_forward(q, pos, rope_base)
-        k, rope_k = rope_forward(k, pos, rope_base)
-    if kv_cache is not None and (not cross or kv_cache.length == 0):
-        k, v = kv_cache.append(k, v)  # (B, H, T_past + T, hd)
-    S = k.shape[2]
-    if mask is not None:
-        mask = check_mask(mask, (B, H, T, S))
-    # 3. O_h = softmax(Q_h K_h^T / sqrt(hd) + M) V_h
-    attn_forward, fused = _attention_forward(attn_impl, T, S, D // H, q.dtype)
-    o, attn = attn_forward(q, k, v, mask, bool(causal))  # (B, H, T, hd)
-    # 4. concat heads and project: Y = O W_o + b_o
-    o2 = _merge(o)  # (B*T, D)
-    y = o2 @ W_o
-    if b_o is not None:
-        y += b_o
+    # x and context are validated above: the steps below do not scan them for NaN again
+    with trusted_inputs():
+        x2 = x.reshape(B * T, D)
+        # 1. Q = X W_q, K = C W_k, V = C W_v, split into heads: (B, H, T, hd)
+        q = _project(x2, W_q, b_q, B, H)
+        context2 = context.reshape(-1, D) if cross else None  # (B*S, D)
+        if cross and kv_cache is not None and kv_cache.length > 0:
+            k, v = kv_cache.k, kv_cache.v  # the context was projected on the first call
+        else:
+            src2 = x2 if context2 is None else context2
+            k = _project(src2, W_k, b_k, B, H)  # (B, H, S, hd)
+            v = _project(src2, W_v, b_v, B, H)
+        # 2. rotate q and the new k by RoPE
+        rope_q = rope_k = None
+        if rope_base is not None:
+            pos = _positions(positions, B, T, 0 if kv_cache is None else kv_cache.length)
+            q, rope_q = rope_forward(q, pos, rope_base)
+            k, rope_k = rope_forward(k, pos, rope_base)
+        if kv_cache is not None and (not cross or kv_cache.length == 0):
+            k, v = kv_cache.append(k, v)  # (B, H, T_past + T, hd)
+        S = k.shape[2]
+        if mask is not None:
+            mask = check_mask(mask, (B, H, T, S))
+        # 3. O_h = softmax(Q_h K_h^T / sqrt(hd) + M) V_h
+        attn_forward, fused = _attention_forward(attn_impl, T, S, D // H, q.dtype)
+        o, attn = attn_forward(q, k, v, mask, causal)  # (B, H, T, hd)
+        # 4. concat heads and project: Y = O W_o + b_o
+        o2 = _merge(o)  # (B*T, D)
+        y = o2 @ W_o
+        if b_o is not None:
+            y += b_o
     if kv_cache is not None:
         return y.reshape(B, T, D), None
     has_bias = tuple(b is not None for b in (b_q, b_k, b_v, b_o))
@@ -273,8 +302,7 @@ def mha_backward(dout: np.ndarray, cache: MHACache) -> MHAGrads:
     x2, context2, W_q, W_k, W_v, W_o, has_bias, attn, fused, rope_q, rope_k, o2, shape = cache
     B, T, S, H = shape
     D = W_q.shape[0]
-    if dout.shape != (B, T, D):
-        raise ValueError(f"dout has shape {dout.shape}; expected the output's {(B, T, D)}")
+    dout = check_dout(dout, (B, T, D))
     dy2 = dout.reshape(B * T, D)
     # 4. Y = O W_o + b_o
     dW_o = o2.T @ dy2

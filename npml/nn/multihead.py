@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from npml._checks import as_rng, check_choice, check_scalar
+from npml._checks import as_rng, check_bool, check_choice, check_dout, check_scalar
 from npml._module import Module, Parameter
+from npml.nn._dtype import cast_input
 from npml.nn.kv_cache import KVCache
 from npml.nn.mha import ATTN_IMPLS, MHACache, MHAGrads, check_heads, mha_backward, mha_forward
 
@@ -42,10 +43,12 @@ class _AttentionModule(Module):
     ) -> None:
         check_scalar(d_model, "d_model", kind=int, low=1)
         check_heads(d_model, n_heads, rope_base)
+        bias = check_bool(bias, "bias")
         self.d_model, self.n_heads, self.head_dim = d_model, n_heads, d_model // n_heads
         self.rope_base = rope_base
         self.attn_impl = check_choice(attn_impl, "attn_impl", ATTN_IMPLS)
         rng = as_rng(rng)
+        self.dtype = np.dtype(dtype)
         bound = math.sqrt(3.0 / d_model)  # Glorot uniform: sqrt(6 / (fan_in + fan_out))
         for name in ("W_q", "W_k", "W_v", "W_o"):
             w = rng.uniform(-bound, bound, size=(d_model, d_model)).astype(dtype)
@@ -58,8 +61,10 @@ class _AttentionModule(Module):
     def _forward(self, x: np.ndarray, **kwargs: Any) -> np.ndarray:
         """Call :func:`mha_forward` with this module's parameters; keep the cache."""
         arrays = [None if p is None else p.data for p in self._params()]
+        if kwargs.get("context") is not None:
+            kwargs["context"] = cast_input(kwargs["context"], "context", self.dtype)
         y, self._cache = mha_forward(
-            x,
+            cast_input(x, "x", self.dtype),
             *arrays,
             n_heads=self.n_heads,
             rope_base=self.rope_base,
@@ -78,6 +83,8 @@ class _AttentionModule(Module):
                 f"{type(self).__name__}.backward needs a forward without kv_cache "
                 "(there was no forward yet, or the last one was given a kv_cache)"
             )
+        B, T, _, _ = self._cache.shape
+        dout = check_dout(dout, (B, T, self.d_model)).astype(self.dtype, copy=False)
         grads = mha_backward(dout, self._cache)
         for p, g in zip(self._params(), grads[2:], strict=True):
             if p is not None:
@@ -104,7 +111,10 @@ class MultiHeadAttention(_AttentionModule):
     rng : None, int or numpy.random.Generator
         Initialisation: every ``W ~ U(-sqrt(3/d_model), sqrt(3/d_model))`` (Glorot), biases 0,
         drawn in the order ``W_q, W_k, W_v, W_o``.
-    dtype : numpy float dtype, default float64
+    dtype : numpy float dtype, default float32
+        Dtype of the parameters. ``forward`` casts ``x`` (and ``context``) to it, so float64
+        input to a float32 module is computed in float32 (and float32 input to a float64
+        module in float64); ``backward`` casts ``dout`` likewise.
 
     Attributes
     ----------
@@ -124,7 +134,7 @@ class MultiHeadAttention(_AttentionModule):
         rope_base: float | None = None,
         attn_impl: str = "auto",
         rng: None | int | np.random.Generator = None,
-        dtype: type = np.float64,
+        dtype: type = np.float32,
     ) -> None:
         super().__init__(d_model, n_heads, bias, rope_base, attn_impl, rng, dtype)
 
@@ -205,7 +215,7 @@ class MultiHeadCrossAttention(_AttentionModule):
         bias: bool = False,
         attn_impl: str = "auto",
         rng: None | int | np.random.Generator = None,
-        dtype: type = np.float64,
+        dtype: type = np.float32,
     ) -> None:
         super().__init__(d_model, n_heads, bias, None, attn_impl, rng, dtype)
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from npml._checks import as_rng, check_array, check_scalar
+from npml._checks import as_rng, check_array, check_dout, check_scalar
 from npml._module import Module, Parameter
+from npml.nn._dtype import cast_input
 
 
 def sinusoidal_positions(T: int, d: int) -> np.ndarray:
@@ -34,9 +35,9 @@ def sinusoidal_positions(T: int, d: int) -> np.ndarray:
     return pe
 
 
-def _check_input(x: np.ndarray, max_len: int, d: int, offset: int) -> np.ndarray:
-    """Validate ``x`` (B, T, d) and that positions ``offset .. offset+T-1`` exist."""
-    x = check_array(x, "x", ndim=3)
+def _check_input(x: np.ndarray, max_len: int, d: int, offset: int, dtype: np.dtype) -> np.ndarray:
+    """Validate ``x`` (B, T, d), cast to ``dtype``, and check that positions exist."""
+    x = check_array(cast_input(x, "x", dtype), "x", ndim=3)
     if x.shape[-1] != d:
         raise ValueError(f"x has shape {x.shape}; expected last dimension d={d}")
     check_scalar(offset, "offset", kind=(int, np.integer), low=0)
@@ -57,24 +58,32 @@ class SinusoidalPositionalEmbedding(Module):
         Longest sequence (table rows).
     d : int
         Model width.
+    dtype : numpy float dtype, default float32
+        Dtype of the table; ``forward`` casts its input to it (float64 input to a float32
+        module is computed in float32), ``backward`` casts ``dout``.
     """
 
-    def __init__(self, max_len: int, d: int) -> None:
+    def __init__(self, max_len: int, d: int, dtype: type = np.float32) -> None:
         check_scalar(max_len, "max_len", kind=int, low=1)
         self.max_len, self.d = max_len, d
-        self.table = sinusoidal_positions(max_len, d)  # (max_len, d), not a Parameter
+        self.dtype = np.dtype(dtype)
+        self.table = sinusoidal_positions(max_len, d).astype(dtype)  # (max_len, d), no Parameter
+        self._shape: tuple[int, ...] | None = None
 
     def forward(self, x: np.ndarray, offset: int = 0) -> np.ndarray:
         """Return ``x + PE[offset : offset + T]`` for ``x`` of shape ``(B, T, d)``.
 
         ``offset`` is the position of the first row (decoding with a key/value cache).
         """
-        x = _check_input(x, self.max_len, self.d, offset)
-        return x + self.table[offset : offset + x.shape[1]].astype(x.dtype, copy=False)
+        x = _check_input(x, self.max_len, self.d, offset, self.dtype)
+        self._shape = x.shape
+        return x + self.table[offset : offset + x.shape[1]]
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        """The gradient passes through unchanged: ``dx = dout``."""
-        return dout
+        """The gradient passes through unchanged: ``dx = dout`` (shape ``(B, T, d)``)."""
+        if self._shape is None:
+            raise RuntimeError("SinusoidalPositionalEmbedding.backward called before forward")
+        return check_dout(dout, self._shape).astype(self.dtype, copy=False)
 
 
 class LearnedPositionalEmbedding(Module):
@@ -88,7 +97,8 @@ class LearnedPositionalEmbedding(Module):
         Model width.
     rng : None, int or numpy.random.Generator
         Initialisation: ``W ~ N(0, 0.02^2)`` (GPT-2's choice).
-    dtype : numpy float dtype, default float64
+    dtype : numpy float dtype, default float32
+        Dtype of the table; ``forward`` casts its input to it, ``backward`` casts ``dout``.
 
     Attributes
     ----------
@@ -100,7 +110,7 @@ class LearnedPositionalEmbedding(Module):
         max_len: int,
         d: int,
         rng: None | int | np.random.Generator = None,
-        dtype: type = np.float64,
+        dtype: type = np.float32,
     ) -> None:
         check_scalar(max_len, "max_len", kind=int, low=1)
         check_scalar(d, "d", kind=int, low=1)
@@ -111,17 +121,20 @@ class LearnedPositionalEmbedding(Module):
             embedding=True,
         )
         self._span: tuple[int, int] | None = None
+        self._shape: tuple[int, ...] | None = None  # (B, T, d) of the last forward
 
     def forward(self, x: np.ndarray, offset: int = 0) -> np.ndarray:
         """Return ``x + W[offset : offset + T]`` for ``x`` of shape ``(B, T, d)``."""
-        x = _check_input(x, self.max_len, self.d, offset)
+        x = _check_input(x, self.max_len, self.d, offset, self.W.data.dtype)
         self._span = (int(offset), int(offset) + x.shape[1])
+        self._shape = x.shape
         return x + self.W.data[self._span[0] : self._span[1]]
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """Accumulate ``W.grad`` (rows used, summed over the batch); return ``dx = dout``."""
         if self._span is None:
             raise RuntimeError("LearnedPositionalEmbedding.backward called before forward")
+        dout = check_dout(dout, self._shape).astype(self.W.data.dtype, copy=False)
         dW = np.zeros_like(self.W.data)
         dW[self._span[0] : self._span[1]] = dout.sum(axis=0)
         self.W.accumulate(dW)

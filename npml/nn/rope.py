@@ -46,17 +46,26 @@ from typing import NamedTuple
 
 import numpy as np
 
-from npml._checks import check_array, check_choice, check_scalar
+from npml._checks import check_array, check_choice, check_dout, check_scalar
 from npml._module import Module
 
 
 class RoPECache(NamedTuple):
     cos: np.ndarray  # (..., T, d/2) cos(m theta_i)
     sin: np.ndarray  # (..., T, d/2) sin(m theta_i)
+    shape: tuple[int, ...]  # (..., T, d) shape of the output
 
 
 def rope_frequencies(head_dim: int, base: float = 10000.0) -> np.ndarray:
-    """The frequencies ``theta_i = base**(-2i/head_dim)``, shape ``(head_dim // 2,)``."""
+    """The frequencies ``theta_i = base**(-2i/head_dim)``, shape ``(head_dim // 2,)``.
+
+    ``head_dim`` must be a positive even integer and ``base > 1`` (as for
+    :func:`rope_forward`), else ``ValueError``/``TypeError`` naming the argument.
+    """
+    check_scalar(head_dim, "head_dim", kind=int, low=2)
+    if head_dim % 2:
+        raise ValueError(f"head_dim={head_dim} is odd; RoPE rotates pairs, expected even")
+    check_scalar(base, "base", low=1.0, low_inclusive=False)
     return base ** (-np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
 
 
@@ -116,7 +125,8 @@ def rope_forward(
     angle = positions[..., None] * theta  # (..., T, d/2), computed in float64
     cos = np.cos(angle).astype(x.dtype, copy=False)
     sin = np.sin(angle).astype(x.dtype, copy=False)
-    return _rotate(x, cos, sin), RoPECache(cos, sin)
+    out = _rotate(x, cos, sin)
+    return out, RoPECache(cos, sin, out.shape)
 
 
 def rope_backward(dout: np.ndarray, cache: RoPECache) -> np.ndarray:
@@ -129,6 +139,7 @@ def rope_backward(dout: np.ndarray, cache: RoPECache) -> np.ndarray:
     -------
     dx : ndarray, shape of dout
     """
+    dout = check_dout(dout, cache.shape)
     return _rotate(dout, cache.cos, -cache.sin)
 
 

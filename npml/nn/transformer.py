@@ -44,16 +44,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from npml._checks import as_rng, check_array, check_scalar
+from npml._checks import (
+    as_rng,
+    check_array,
+    check_bool,
+    check_dout,
+    check_scalar,
+    trusted_inputs,
+)
 from npml._module import Module
+from npml.nn._dtype import cast_input
 from npml.nn.dropout import Dropout
 from npml.nn.ffn import FeedForward
 from npml.nn.layer_norm import LayerNorm
 from npml.nn.multihead import MultiHeadAttention, MultiHeadCrossAttention
 
 
-def _check_input(x: np.ndarray, name: str, d_model: int) -> np.ndarray:
-    x = check_array(x, name, ndim=3)
+def _check_input(x: np.ndarray, name: str, d_model: int, dtype: np.dtype) -> np.ndarray:
+    """``x`` (B, T, d_model) cast to the layer's dtype and checked (NaN included)."""
+    x = check_array(cast_input(x, name, dtype), name, ndim=3)
     if x.shape[-1] != d_model:
         raise ValueError(f"{name} has shape {x.shape}; expected (B, T, d_model={d_model})")
     return x
@@ -78,7 +87,7 @@ class _TransformerLayer(Module):
         dropout: float = 0.0,
         norm_first: bool = True,
         rng: None | int | np.random.Generator = None,
-        dtype: type = np.float64,
+        dtype: type = np.float32,
         *,
         activation: str = "relu",
         rope_base: float | None = None,
@@ -86,10 +95,11 @@ class _TransformerLayer(Module):
     ) -> None:
         check_scalar(d_model, "d_model", kind=int, low=1)
         check_scalar(dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
-        if not isinstance(norm_first, bool):
-            raise TypeError(f"norm_first={norm_first!r}; expected a bool")
+        norm_first = check_bool(norm_first, "norm_first")
         rng = as_rng(rng)
         self.d_model = d_model
+        self.dtype = np.dtype(dtype)
+        self._out_shape: tuple[int, ...] | None = None  # (B, T, d_model) of the last forward
         self.norm_first = norm_first
         self.self_attn = MultiHeadAttention(
             d_model, n_heads, rope_base=rope_base, attn_impl=attn_impl, rng=rng, dtype=dtype
@@ -104,6 +114,12 @@ class _TransformerLayer(Module):
             setattr(self, f"norm{i}", LayerNorm(d_model, dtype=dtype))
         for i in range(1, n_sublayers + 1):
             setattr(self, f"dropout{i}", Dropout(dropout, rng=rng))
+
+    def _check_dy(self, dy: np.ndarray) -> np.ndarray:
+        """``dy`` checked against the last forward's output shape, cast to the layer's dtype."""
+        if self._out_shape is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        return check_dout(dy, self._out_shape, "dy").astype(self.dtype, copy=False)
 
 
 class TransformerEncoderLayer(_TransformerLayer):
@@ -123,7 +139,10 @@ class TransformerEncoderLayer(_TransformerLayer):
         Pre-LN (True, Xiong et al. 2020) or post-LN (False, Vaswani et al. 2017).
     rng : None, int or numpy.random.Generator
         Initialisation and dropout randomness.
-    dtype : numpy float dtype, default float64
+    dtype : numpy float dtype, default float32
+        Dtype of every sub-layer's parameters. ``forward`` casts its inputs to it (float64
+        input to a float32 layer is computed in float32, and conversely), ``backward`` casts
+        ``dy``.
     activation : {"relu", "gelu"}, default "relu"
         FFN nonlinearity.
     rope_base : float, optional
@@ -152,9 +171,20 @@ class TransformerEncoderLayer(_TransformerLayer):
         ``mask`` (boolean, True = may attend, broadcastable to ``(B, H, T, T)``), ``causal``,
         ``positions`` (RoPE) and ``kv_cache`` (incremental decoding, inference only) are
         passed to the self-attention. Returns ``(B, T, d_model)``.
+
+        ``x`` is cast to the layer's dtype and scanned for NaN here, once: the sub-layers run
+        inside :func:`npml._checks.trusted_inputs` and do not scan their inputs again.
         """
-        x = _check_input(x, "x", self.d_model)
+        x = _check_input(x, "x", self.d_model, self.dtype)
+        causal = check_bool(causal, "causal")
         attn_kw = dict(mask=mask, causal=causal, positions=positions, kv_cache=kv_cache)
+        with trusted_inputs():
+            y = self._forward(x, attn_kw)
+        self._out_shape = y.shape
+        return y
+
+    def _forward(self, x: np.ndarray, attn_kw: dict) -> np.ndarray:
+        """The forward steps (module docstring) on a validated ``x``."""
         if self.norm_first:
             a = self.norm1(x)  # 1. a = LN_1(x)
             s = self.self_attn(a, **attn_kw)  # 2. s = MHA(a)
@@ -169,6 +199,7 @@ class TransformerEncoderLayer(_TransformerLayer):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """Accumulate all parameter gradients; return ``dx`` of shape ``(B, T, d_model)``."""
+        dy = self._check_dy(dy)
         if self.norm_first:
             # 6. y = h + Drop(f): the skip path gives dh, the other path df
             dh = dy
@@ -235,14 +266,29 @@ class TransformerDecoderLayer(_TransformerLayer):
         Returns
         -------
         ndarray, shape (B, T, d_model)
+
+        Notes
+        -----
+        ``x`` and ``memory`` are cast to the layer's dtype and scanned for NaN here, once: the
+        sub-layers run inside :func:`npml._checks.trusted_inputs` and do not scan again.
         """
-        x = _check_input(x, "x", self.d_model)
-        memory = _check_input(memory, "memory", self.d_model)
+        x = _check_input(x, "x", self.d_model, self.dtype)
+        memory = _check_input(memory, "memory", self.d_model, self.dtype)
         if memory.shape[0] != x.shape[0]:
             raise ValueError(
                 f"memory has batch size {memory.shape[0]} but x has {x.shape[0]}; expected equal"
             )
+        causal = check_bool(causal, "causal")
         self_kw = dict(mask=mask, causal=causal, positions=positions, kv_cache=kv_cache)
+        with trusted_inputs():
+            y = self._forward(x, memory, memory_mask, self_kw)
+        self._out_shape = y.shape
+        return y
+
+    def _forward(
+        self, x: np.ndarray, memory: np.ndarray, memory_mask: np.ndarray | None, self_kw: dict
+    ) -> np.ndarray:
+        """The forward steps (module docstring) on validated ``x`` and ``memory``."""
         if self.norm_first:
             a = self.norm1(x)  # 1. a = LN_1(x)
             s = self.self_attn(a, **self_kw)  # 2. s = MHA_causal(a)
@@ -262,6 +308,7 @@ class TransformerDecoderLayer(_TransformerLayer):
 
     def backward(self, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Accumulate all parameter gradients; return ``(dx, dmemory)``."""
+        dy = self._check_dy(dy)
         if self.norm_first:
             # 9. y = h_2 + Drop(f)
             dh2 = dy

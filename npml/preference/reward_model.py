@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from npml._checks import as_rng, check_array, check_scalar
+from npml._checks import as_rng, check_array, check_dout, check_scalar, trusted_inputs
 from npml.nn import Linear, Module, ReLU
 
 
@@ -67,7 +67,9 @@ class RewardModel(Module):
         Hidden widths; ``()`` gives the linear model :math:`r(x) = x^\\top w`.
     rng : None, int or numpy.random.Generator
         Initialisation randomness.
-    dtype : numpy float dtype, default float64
+    dtype : numpy float dtype, default float32
+        Dtype of the parameters; ``forward`` casts its input to it (float64 features give
+        float32 rewards from a float32 model), ``backward`` casts ``dr``.
     """
 
     def __init__(
@@ -75,7 +77,7 @@ class RewardModel(Module):
         d_in: int,
         hidden: Sequence[int] = (),
         rng: None | int | np.random.Generator = None,
-        dtype: type = np.float64,
+        dtype: type = np.float32,
     ) -> None:
         check_scalar(d_in, "d_in", kind=(int, np.integer), low=1)
         rng = as_rng(rng)
@@ -86,19 +88,30 @@ class RewardModel(Module):
         # No bias on the output: Bradley-Terry sees only differences of rewards.
         self.layers.append(Linear(widths[-1], 1, bias=False, rng=rng, dtype=dtype))
         self.d_in = d_in
+        self.dtype = np.dtype(dtype)
+        self._n: int | None = None  # rows of the last forward
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Rewards of ``x`` (N, d_in); returns shape (N,)."""
-        x = check_array(x, "x", ndim=2)
+        return self._forward(x, "x")
+
+    def _forward(self, x: np.ndarray, name: str) -> np.ndarray:
+        """:meth:`forward`, with errors naming the caller's argument ``name``."""
+        x = check_array(x, name, ndim=2)
         if x.shape[1] != self.d_in:
-            raise ValueError(f"x has shape {x.shape}; expected (N, {self.d_in})")
-        for layer in self.layers:
-            x = layer.forward(x)
+            raise ValueError(f"{name} has shape {x.shape}; expected (N, {self.d_in})")
+        x = x.astype(self.dtype, copy=False)
+        with trusted_inputs():  # checked above: the layers do not scan x again
+            for layer in self.layers:
+                x = layer.forward(x)
+        self._n = x.shape[0]
         return x[:, 0]
 
     def backward(self, dr: np.ndarray) -> np.ndarray:
         """Accumulate parameter gradients from ``dr`` (N,); return ``dx`` (N, d_in)."""
-        d = dr[:, None]  # (N, 1)
+        if self._n is None:
+            raise RuntimeError("RewardModel.backward called before forward")
+        d = check_dout(dr, (self._n,), "dr").astype(self.dtype, copy=False)[:, None]  # (N, 1)
         for layer in reversed(self.layers):
             d = layer.backward(d)
         return d
@@ -121,7 +134,7 @@ class RewardModel(Module):
 
     def predict_preference(self, x_a: np.ndarray, x_b: np.ndarray) -> np.ndarray:
         """:math:`P(a \\succ b) = \\sigma(r(x_a) - r(x_b))`, shape (N,)."""
-        d = self.forward(x_a) - self.forward(x_b)
+        d = self._forward(x_a, "x_a") - self._forward(x_b, "x_b")
         return 0.5 * (1.0 + np.tanh(0.5 * d))
 
 

@@ -172,9 +172,9 @@ def test_bad_input(rng):
     with pytest.raises(ValueError, match="ndim"):
         model.forward(np.zeros(4, dtype=int))
     with pytest.raises(ValueError, match="positional='alibi'"):
-        CausalLM(7, 8, 2, 1, 6, positional="alibi")
+        CausalLM(7, 8, 2, 1, 6, positional="alibi", dtype=np.float64)
     with pytest.raises(ValueError, match="d_model=8 .*n_heads=3|n_heads=3"):
-        CausalLM(7, 8, 3, 1, 6)
+        CausalLM(7, 8, 3, 1, 6, dtype=np.float64)
     with pytest.raises(ValueError, match="top_k=8"):
         model.generate(np.array([1]), 1, top_k=8)
     with pytest.raises(ValueError, match="temperature"):
@@ -202,7 +202,7 @@ LM_INIT = {
 
 def test_seeded_initialisation_is_unchanged():
     g = np.random.default_rng(123)
-    model = CausalLM(7, 8, 2, 2, 6, dropout=0.1, rng=g)
+    model = CausalLM(7, 8, 2, 2, 6, dropout=0.1, rng=g, dtype=np.float64)
     block = [f"self_attn.{w}" for w in ("W_q", "W_k", "W_v", "W_o")]
     block += ["ffn.W_1", "ffn.b_1", "ffn.W_2", "ffn.b_2"]
     block += [f"norm{i}.{p}" for i in (1, 2) for p in ("gamma", "beta")]

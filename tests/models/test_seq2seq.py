@@ -10,7 +10,9 @@ from npml.testing import numerical_gradient, relative_error
 
 @pytest.mark.parametrize("norm_first", [True, False])
 def test_gradient_of_every_parameter_with_padding(rng, norm_first):
-    model = Transformer(5, 6, 4, 2, 1, 2, max_len=6, d_ff=6, norm_first=norm_first, rng=1)
+    model = Transformer(
+        5, 6, 4, 2, 1, 2, max_len=6, d_ff=6, norm_first=norm_first, rng=1, dtype=np.float64
+    )
     src = rng.integers(0, 5, size=(2, 5))
     tgt = rng.integers(0, 6, size=(2, 3))
     src_key_mask = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]], dtype=bool)
@@ -62,7 +64,7 @@ def test_learns_to_reverse_sequences(one_thread):
 
 
 def test_bad_input(rng):
-    model = Transformer(5, 6, 4, 2, 1, 1, max_len=4, rng=0)
+    model = Transformer(5, 6, 4, 2, 1, 1, max_len=4, rng=0, dtype=np.float64)
     with pytest.raises(ValueError, match=r"outside \[0, 5\)"):
         model.forward(np.array([[0, 5]]), np.array([[0]]))
     with pytest.raises(ValueError, match="src has length 5; expected between 1 and max_len=4"):
@@ -76,4 +78,4 @@ def test_bad_input(rng):
     with pytest.raises(ValueError, match="batch size"):
         model.forward(np.zeros((2, 2), dtype=int), np.zeros((1, 2), dtype=int))
     with pytest.raises(ValueError, match="n_decoder_layers=0"):
-        Transformer(5, 6, 4, 2, 1, 0, max_len=4)
+        Transformer(5, 6, 4, 2, 1, 0, max_len=4, dtype=np.float64)

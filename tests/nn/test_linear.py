@@ -24,10 +24,10 @@ def test_linear_gradients(rng, x_shape, d_out, bias):
 
 
 def test_module_accumulates_and_counts(rng):
-    layer = Linear(4, 3, rng=0)
+    layer = Linear(4, 3, rng=0, dtype=np.float64)
     assert layer.n_params() == 4 * 3 + 3
     assert [n for n, _ in layer.named_parameters()] == ["W", "b"]
-    assert Linear(4, 3, bias=False, rng=0).n_params() == 12
+    assert Linear(4, 3, bias=False, rng=0, dtype=np.float64).n_params() == 12
     x, dout = rng.standard_normal((2, 4)), rng.standard_normal((2, 3))
     layer(x)
     dx = layer.backward(dout)
@@ -41,7 +41,7 @@ def test_module_accumulates_and_counts(rng):
 
 
 def test_init_is_seeded_and_scaled():
-    a, b = Linear(100, 50, rng=3), Linear(100, 50, rng=3)
+    a, b = Linear(100, 50, rng=3, dtype=np.float64), Linear(100, 50, rng=3, dtype=np.float64)
     np.testing.assert_array_equal(a.W.data, b.W.data)
     assert np.abs(a.W.data).max() <= 1 / np.sqrt(100)
     assert not a.b.data.any()
@@ -56,7 +56,7 @@ def test_float32_stays_float32(rng):
 
 
 def test_bad_inputs(rng):
-    layer = Linear(4, 3, rng=0)
+    layer = Linear(4, 3, rng=0, dtype=np.float64)
     with pytest.raises(ValueError, match=r"x has shape \(2, 5\); expected last dimension 4"):
         layer(rng.standard_normal((2, 5)))
     x = rng.standard_normal((2, 4))
@@ -68,6 +68,6 @@ def test_bad_inputs(rng):
     with pytest.raises(ValueError, match=r"b has shape \(2,\); expected \(3,\)"):
         linear_forward(np.ones((2, 4)), np.ones((4, 3)), np.ones(2))
     with pytest.raises(ValueError, match="d_in=0"):
-        Linear(0, 3)
+        Linear(0, 3, dtype=np.float64)
     with pytest.raises(RuntimeError, match="before forward"):
-        Linear(2, 2).backward(np.ones((1, 2)))
+        Linear(2, 2, dtype=np.float64).backward(np.ones((1, 2)))

@@ -24,9 +24,14 @@ def grad_errors(m, f, dout, inputs):
 
 @pytest.mark.parametrize("D, H", [(4, 1), (6, 3), (12, 4), (64, 8)])
 def test_parameter_counts(D, H):
-    assert MultiHeadAttention(D, H, rng=0).n_params() == 4 * D**2
-    assert MultiHeadAttention(D, H, bias=True, rng=0).n_params() == 4 * D**2 + 4 * D
-    names = [n for n, _ in MultiHeadAttention(D, H, bias=True, rng=0).named_parameters()]
+    assert MultiHeadAttention(D, H, rng=0, dtype=np.float64).n_params() == 4 * D**2
+    assert (
+        MultiHeadAttention(D, H, bias=True, rng=0, dtype=np.float64).n_params() == 4 * D**2 + 4 * D
+    )
+    names = [
+        n
+        for n, _ in MultiHeadAttention(D, H, bias=True, rng=0, dtype=np.float64).named_parameters()
+    ]
     assert sorted(names) == sorted(["W_q", "W_k", "W_v", "W_o", "b_q", "b_k", "b_v", "b_o"])
 
 
@@ -41,7 +46,9 @@ def test_parameter_counts(D, H):
     ],
 )
 def test_self_attention_gradients(rng, B, T, D, H, bias, rope, causal, masked):
-    m = MultiHeadAttention(D, H, bias=bias, rope_base=rope, attn_impl="naive", rng=1)
+    m = MultiHeadAttention(
+        D, H, bias=bias, rope_base=rope, attn_impl="naive", rng=1, dtype=np.float64
+    )
     x = rng.standard_normal((B, T, D))
     mask = None
     if masked:
@@ -58,7 +65,7 @@ def test_self_attention_gradients(rng, B, T, D, H, bias, rope, causal, masked):
 
 @pytest.mark.parametrize("bias", [False, True])
 def test_cross_attention_gradients(rng, bias):
-    m = MultiHeadCrossAttention(6, 2, bias=bias, attn_impl="naive", rng=2)
+    m = MultiHeadCrossAttention(6, 2, bias=bias, attn_impl="naive", rng=2, dtype=np.float64)
     x, c = rng.standard_normal((2, 3, 6)), rng.standard_normal((2, 5, 6))
     mask = rng.random((2, 1, 3, 5)) > 0.3
     mask[0, 0, 1] = False  # a query that may attend nothing gets zeros, not NaN
@@ -73,7 +80,7 @@ def test_cross_attention_gradients(rng, bias):
 
 
 def test_one_head_is_plain_attention_of_the_projections(rng):
-    m = MultiHeadAttention(5, 1, rng=3)
+    m = MultiHeadAttention(5, 1, rng=3, dtype=np.float64)
     x = rng.standard_normal((2, 4, 5))
     q, k, v = x @ m.W_q.data, x @ m.W_k.data, x @ m.W_v.data
     expected = scaled_dot_product_attention(q, k, v, causal=True) @ m.W_o.data
@@ -82,7 +89,7 @@ def test_one_head_is_plain_attention_of_the_projections(rng):
 
 def test_heads_attend_independently(rng):
     # Changing the key projection of head 1 does not change head 0's output before W_o.
-    m = MultiHeadAttention(4, 2, rng=4)
+    m = MultiHeadAttention(4, 2, rng=4, dtype=np.float64)
     m.W_o.data[...] = np.eye(4)
     x = rng.standard_normal((1, 3, 4))
     y = m(x)
@@ -95,7 +102,7 @@ def test_heads_attend_independently(rng):
 @pytest.mark.parametrize("rope", [None, 10000.0])
 @pytest.mark.parametrize("bias", [False, True])
 def test_kv_cache_matches_full_causal_forward(rng, rope, bias):
-    m = MultiHeadAttention(8, 2, bias=bias, rope_base=rope, rng=5)
+    m = MultiHeadAttention(8, 2, bias=bias, rope_base=rope, rng=5, dtype=np.float64)
     x = rng.standard_normal((2, 7, 8))
     full = m(x, causal=True)
     cache = KVCache()
@@ -114,7 +121,7 @@ def test_kv_cache_matches_full_causal_forward(rng, rope, bias):
 
 
 def test_kv_cache_grows_past_its_first_capacity(rng):
-    m = MultiHeadAttention(4, 2, rope_base=100.0, rng=6)
+    m = MultiHeadAttention(4, 2, rope_base=100.0, rng=6, dtype=np.float64)
     x = rng.standard_normal((1, 40, 4))
     cache = KVCache()
     steps = [m(x[:, t : t + 1], causal=True, kv_cache=cache) for t in range(40)]
@@ -122,7 +129,7 @@ def test_kv_cache_grows_past_its_first_capacity(rng):
 
 
 def test_cross_attention_kv_cache_reuses_the_context(rng):
-    m = MultiHeadCrossAttention(6, 3, bias=True, rng=7)
+    m = MultiHeadCrossAttention(6, 3, bias=True, rng=7, dtype=np.float64)
     x, c = rng.standard_normal((2, 4, 6)), rng.standard_normal((2, 5, 6))
     full = m(x, c)
     cache = KVCache()
@@ -132,7 +139,7 @@ def test_cross_attention_kv_cache_reuses_the_context(rng):
 
 
 def test_rope_positions_argument(rng):
-    m = MultiHeadAttention(8, 2, rope_base=100.0, rng=8)
+    m = MultiHeadAttention(8, 2, rope_base=100.0, rng=8, dtype=np.float64)
     x = rng.standard_normal((2, 3, 8))
     y = m(x)
     np.testing.assert_allclose(m(x, positions=np.arange(3)), y, atol=1e-14)
@@ -155,12 +162,12 @@ def test_float32_stays_float32(rng):
 
 def test_bad_inputs(rng):
     with pytest.raises(ValueError, match="d_model=10 is not divisible by n_heads=3"):
-        MultiHeadAttention(10, 3)
+        MultiHeadAttention(10, 3, dtype=np.float64)
     with pytest.raises(ValueError, match="head_dim=3.*odd"):
-        MultiHeadAttention(6, 2, rope_base=10000.0)
+        MultiHeadAttention(6, 2, rope_base=10000.0, dtype=np.float64)
     with pytest.raises(ValueError, match="attn_impl"):
-        MultiHeadAttention(6, 2, attn_impl="flash")
-    m = MultiHeadAttention(6, 2, rng=0)
+        MultiHeadAttention(6, 2, attn_impl="flash", dtype=np.float64)
+    m = MultiHeadAttention(6, 2, rng=0, dtype=np.float64)
     x = rng.standard_normal((2, 4, 6))
     with pytest.raises(ValueError, match=r"x has shape \(2, 4, 5\); expected last dimension 6"):
         m(rng.standard_normal((2, 4, 5)))
@@ -168,7 +175,7 @@ def test_bad_inputs(rng):
         m(x[0])
     with pytest.raises(ValueError, match=r"mask has shape \(3, 4\).*\(2, 2, 4, 4\)"):
         m(x, mask=np.ones((3, 4), dtype=bool))
-    c = MultiHeadCrossAttention(6, 2, rng=0)
+    c = MultiHeadCrossAttention(6, 2, rng=0, dtype=np.float64)
     with pytest.raises(ValueError, match=r"context has shape \(3, 5, 6\); expected batch size 2"):
         c(x, rng.standard_normal((3, 5, 6)))
     with pytest.raises(ValueError, match=r"context has shape \(2, 5, 4\)"):
@@ -179,7 +186,7 @@ def test_bad_inputs(rng):
     bad[1, 2, 3] = np.nan
     with pytest.raises(ValueError, match="x contains 1 non-finite"):
         m(bad)
-    r = MultiHeadAttention(8, 2, rope_base=10.0, rng=0)
+    r = MultiHeadAttention(8, 2, rope_base=10.0, rng=0, dtype=np.float64)
     with pytest.raises(ValueError, match=r"positions has shape \(5,\)"):
         r(rng.standard_normal((2, 4, 8)), positions=np.arange(5))
     x8, W = rng.standard_normal((2, 4, 8)), np.eye(8)
@@ -192,14 +199,18 @@ def test_bad_inputs(rng):
     with pytest.raises(ValueError, match="n_heads"):
         mha_forward(x8, W, W, W, W, n_heads=0)
     with pytest.raises(RuntimeError, match="needs a forward"):
-        MultiHeadAttention(4, 2).backward(np.ones((1, 2, 4)))
+        MultiHeadAttention(4, 2, dtype=np.float64).backward(np.ones((1, 2, 4)))
     with pytest.raises(RuntimeError, match="MultiHeadCrossAttention.backward needs a forward"):
-        MultiHeadCrossAttention(4, 2).backward(np.ones((1, 2, 4)))
+        MultiHeadCrossAttention(4, 2, dtype=np.float64).backward(np.ones((1, 2, 4)))
 
 
 def test_fused_implementation_matches_naive(rng):
-    naive = MultiHeadAttention(8, 2, bias=True, rope_base=100.0, attn_impl="naive", rng=10)
-    fused = MultiHeadAttention(8, 2, bias=True, rope_base=100.0, attn_impl="fused", rng=10)
+    naive = MultiHeadAttention(
+        8, 2, bias=True, rope_base=100.0, attn_impl="naive", rng=10, dtype=np.float64
+    )
+    fused = MultiHeadAttention(
+        8, 2, bias=True, rope_base=100.0, attn_impl="fused", rng=10, dtype=np.float64
+    )
     x = rng.standard_normal((2, 6, 8))
     mask = rng.random((2, 1, 1, 6)) > 0.3
     mask[..., 0] = True
@@ -218,7 +229,7 @@ def test_against_torch_multihead_attention(rng, bias, cross):
     torch = pytest.importorskip("torch")
     B, T, S, D, H = 2, 4, 6 if cross else 4, 6, 3
     cls = MultiHeadCrossAttention if cross else MultiHeadAttention
-    m = cls(D, H, bias=bias, attn_impl="naive", rng=11)
+    m = cls(D, H, bias=bias, attn_impl="naive", rng=11, dtype=np.float64)
     if bias:
         for name in ("b_q", "b_k", "b_v", "b_o"):
             getattr(m, name).data[...] = rng.standard_normal(D)
@@ -325,7 +336,9 @@ def test_pair_gradients(rng, B, T, S, D, H, cross, rope, causal, masked, biases)
 
 
 def test_modules_call_the_pair(rng):
-    m = MultiHeadAttention(8, 2, bias=True, rope_base=100.0, attn_impl="naive", rng=12)
+    m = MultiHeadAttention(
+        8, 2, bias=True, rope_base=100.0, attn_impl="naive", rng=12, dtype=np.float64
+    )
     for p in (m.b_q, m.b_k, m.b_v, m.b_o):
         p.data[...] = rng.standard_normal(8)
     x = rng.standard_normal((2, 5, 8))
@@ -343,8 +356,8 @@ def test_modules_call_the_pair(rng):
 def test_self_and_cross_attention_share_parameters(rng):
     # Same names, shapes and draws: a state dict moves between the two modules, and
     # cross-attention of x to itself is self-attention, with dx + dcontext = dx_self.
-    s = MultiHeadAttention(6, 3, bias=True, attn_impl="naive", rng=13)
-    c = MultiHeadCrossAttention(6, 3, bias=True, attn_impl="naive", rng=13)
+    s = MultiHeadAttention(6, 3, bias=True, attn_impl="naive", rng=13, dtype=np.float64)
+    c = MultiHeadCrossAttention(6, 3, bias=True, attn_impl="naive", rng=13, dtype=np.float64)
     assert [n for n, _ in s.named_parameters()] == [n for n, _ in c.named_parameters()]
     for (_, p), (_, q) in zip(s.named_parameters(), c.named_parameters(), strict=True):
         np.testing.assert_array_equal(p.data, q.data)

@@ -32,18 +32,20 @@ def test_sinusoidal_shift_is_a_rotation():
 
 
 def test_sinusoidal_module(rng):
-    m = SinusoidalPositionalEmbedding(10, 4)
+    m = SinusoidalPositionalEmbedding(10, 4, dtype=np.float64)
     x = rng.standard_normal((2, 3, 4))
     np.testing.assert_allclose(m(x), x + sinusoidal_positions(3, 4))
     np.testing.assert_allclose(m(x, offset=5), x + sinusoidal_positions(8, 4)[5:])
     dout = rng.standard_normal(x.shape)
     np.testing.assert_array_equal(m.backward(dout), dout)
     assert m.n_params() == 0
-    assert m(x.astype(np.float32)).dtype == np.float32
+    # the module computes in its own dtype (as torch's modules do), whatever the input's
+    assert m(x.astype(np.float32)).dtype == np.float64
+    assert SinusoidalPositionalEmbedding(10, 4)(x).dtype == np.float32
 
 
 def test_learned_gradient(rng):
-    m = LearnedPositionalEmbedding(6, 3, rng=0)
+    m = LearnedPositionalEmbedding(6, 3, rng=0, dtype=np.float64)
     assert m.n_params() == 18
     x = rng.standard_normal((2, 4, 3))
     y = m(x, offset=1)

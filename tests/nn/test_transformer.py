@@ -44,7 +44,7 @@ def assert_all_gradients(module, run, inputs, dout):
     ],
 )
 def test_encoder_layer_gradients(rng, norm_first, B, T, causal, padded):
-    layer = TransformerEncoderLayer(6, 2, d_ff=7, norm_first=norm_first, rng=rng)
+    layer = TransformerEncoderLayer(6, 2, d_ff=7, norm_first=norm_first, rng=rng, dtype=np.float64)
     x = rng.standard_normal((B, T, 6))
     mask = None
     if padded:  # key padding: the last key of the first sequence is padding
@@ -59,7 +59,7 @@ def test_encoder_layer_gradients(rng, norm_first, B, T, causal, padded):
 )
 def test_decoder_layer_gradients(rng, norm_first, T, S):
     B, D = 2, 6
-    layer = TransformerDecoderLayer(D, 3, d_ff=5, norm_first=norm_first, rng=rng)
+    layer = TransformerDecoderLayer(D, 3, d_ff=5, norm_first=norm_first, rng=rng, dtype=np.float64)
     x = rng.standard_normal((B, T, D))
     memory = rng.standard_normal((B, S, D))
     tgt_mask = np.ones((B, 1, 1, T), dtype=bool)
@@ -77,7 +77,7 @@ def test_decoder_layer_gradients(rng, norm_first, T, S):
 
 
 def test_padded_memory_positions_get_no_gradient_and_no_influence(rng):
-    layer = TransformerDecoderLayer(4, 2, rng=rng)
+    layer = TransformerDecoderLayer(4, 2, rng=rng, dtype=np.float64)
     x = rng.standard_normal((1, 3, 4))
     memory = rng.standard_normal((1, 5, 4))
     mem_mask = np.array([True, True, True, False, False])[None, None, None, :]
@@ -90,7 +90,7 @@ def test_padded_memory_positions_get_no_gradient_and_no_influence(rng):
 
 
 def test_decoder_self_attention_is_causal(rng):
-    layer = TransformerDecoderLayer(4, 2, rng=rng)
+    layer = TransformerDecoderLayer(4, 2, rng=rng, dtype=np.float64)
     x = rng.standard_normal((1, 5, 4))
     memory = rng.standard_normal((1, 3, 4))
     y = layer.forward(x, memory)
@@ -104,28 +104,28 @@ def test_decoder_self_attention_is_causal(rng):
 @pytest.mark.parametrize("D", [4, 8, 12])
 def test_parameter_counts(D):
     # attention 4 D^2 (no biases), FFN 8 D^2 + 5 D, and 2 D per LayerNorm
-    enc = TransformerEncoderLayer(D, 2, rng=0)
+    enc = TransformerEncoderLayer(D, 2, rng=0, dtype=np.float64)
     assert enc.n_params() == 4 * D * D + (8 * D * D + 5 * D) + 2 * 2 * D
-    dec = TransformerDecoderLayer(D, 2, rng=0)
+    dec = TransformerDecoderLayer(D, 2, rng=0, dtype=np.float64)
     assert dec.n_params() == 2 * 4 * D * D + (8 * D * D + 5 * D) + 3 * 2 * D
 
 
 def test_post_ln_output_is_normalised_and_pre_ln_is_not(rng):
     x = 3.0 * rng.standard_normal((2, 4, 8)) + 1.0
-    post = TransformerEncoderLayer(8, 2, norm_first=False, rng=0).forward(x)
+    post = TransformerEncoderLayer(8, 2, norm_first=False, rng=0, dtype=np.float64).forward(x)
     np.testing.assert_allclose(post.mean(axis=-1), 0.0, atol=1e-10)
     np.testing.assert_allclose(post.var(axis=-1), 1.0, rtol=1e-3)  # eps=1e-5 in the variance
-    pre = TransformerEncoderLayer(8, 2, norm_first=True, rng=0).forward(x)
+    pre = TransformerEncoderLayer(8, 2, norm_first=True, rng=0, dtype=np.float64).forward(x)
     assert np.abs(pre.mean(axis=-1)).max() > 0.1
 
 
 def test_dropout_only_in_training_mode(rng):
-    layer = TransformerEncoderLayer(8, 2, dropout=0.5, rng=0)
+    layer = TransformerEncoderLayer(8, 2, dropout=0.5, rng=0, dtype=np.float64)
     x = rng.standard_normal((2, 4, 8))
     assert not np.allclose(layer.forward(x), layer.forward(x))  # two different masks
     layer.eval()
     np.testing.assert_array_equal(layer.forward(x), layer.forward(x))
-    no_drop = TransformerEncoderLayer(8, 2, dropout=0.0, rng=0)
+    no_drop = TransformerEncoderLayer(8, 2, dropout=0.0, rng=0, dtype=np.float64)
     np.testing.assert_allclose(layer.forward(x), no_drop.forward(x), atol=1e-12)
 
 
@@ -142,8 +142,8 @@ def test_float32_stays_float32(rng):
 
 def test_bad_input(rng):
     with pytest.raises(ValueError, match="d_model=10"):
-        TransformerEncoderLayer(10, 3)
-    layer = TransformerDecoderLayer(8, 2, rng=0)
+        TransformerEncoderLayer(10, 3, dtype=np.float64)
+    layer = TransformerDecoderLayer(8, 2, rng=0, dtype=np.float64)
     with pytest.raises(ValueError, match=r"x has shape \(2, 3, 7\)"):
         layer.forward(np.zeros((2, 3, 7)), np.zeros((2, 4, 8)))
     with pytest.raises(ValueError, match="memory has batch size 3"):
@@ -151,16 +151,16 @@ def test_bad_input(rng):
     x = np.zeros((2, 3, 8))
     x[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="non-finite"):
-        TransformerEncoderLayer(8, 2, rng=0).forward(x)
+        TransformerEncoderLayer(8, 2, rng=0, dtype=np.float64).forward(x)
     with pytest.raises(ValueError, match="dropout"):
-        TransformerEncoderLayer(8, 2, dropout=1.0)
+        TransformerEncoderLayer(8, 2, dropout=1.0, dtype=np.float64)
 
 
 def test_incremental_decoding_with_kv_cache_matches_full_forward(rng):
     from npml.nn.multihead import KVCache
 
-    enc = TransformerEncoderLayer(8, 2, rng=0, rope_base=10000.0)
-    dec = TransformerDecoderLayer(8, 2, rng=1)
+    enc = TransformerEncoderLayer(8, 2, rng=0, rope_base=10000.0, dtype=np.float64)
+    dec = TransformerDecoderLayer(8, 2, rng=1, dtype=np.float64)
     x = rng.standard_normal((2, 5, 8))
     memory = rng.standard_normal((2, 3, 8))
     full_enc = enc.forward(x, causal=True)
@@ -210,13 +210,15 @@ DECODER_INIT = {
     ("make", "names", "expected", "next_draw"),
     [
         (
-            lambda g: TransformerEncoderLayer(8, 2, d_ff=12, dropout=0.1, rng=g, rope_base=100.0),
+            lambda g: TransformerEncoderLayer(
+                8, 2, d_ff=12, dropout=0.1, rng=g, rope_base=100.0, dtype=np.float64
+            ),
             ATTN + FFN + NORMS[:4],
             ENCODER_INIT,
             0.27403798244452593,
         ),
         (
-            lambda g: TransformerDecoderLayer(8, 2, d_ff=12, dropout=0.1, rng=g),
+            lambda g: TransformerDecoderLayer(8, 2, d_ff=12, dropout=0.1, rng=g, dtype=np.float64),
             ATTN + CROSS + FFN + NORMS,
             DECODER_INIT,
             0.24693535035619463,

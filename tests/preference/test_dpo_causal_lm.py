@@ -44,7 +44,7 @@ def dpo_step(model, ids, mask, ref_logps, beta):
 
 
 def make_model():
-    return models.CausalLM(V, d_model=16, n_heads=2, n_layers=1, max_len=8, rng=0)
+    return models.CausalLM(V, d_model=16, n_heads=2, n_layers=1, max_len=8, rng=0, dtype=np.float64)
 
 
 def test_dpo_gradient_reaches_the_parameters(rng):

@@ -36,7 +36,7 @@ def test_bt_loss_values_and_gradients(rng):
 @pytest.mark.parametrize("hidden", [(), (3,), (4, 5)])
 @pytest.mark.parametrize("B", [1, 7])
 def test_parameter_gradients(rng, hidden, B):
-    model = RewardModel(3, hidden=hidden, rng=0)
+    model = RewardModel(3, hidden=hidden, rng=0, dtype=np.float64)
     for p in model.parameters():  # random biases too: no pre-activation exactly at the kink
         p.data[...] = rng.normal(size=p.shape)
     x_w, x_l = rng.normal(size=(B, 3)), rng.normal(size=(B, 3))
@@ -57,7 +57,7 @@ def test_parameter_gradients(rng, hidden, B):
 
 
 def test_input_gradient(rng):
-    model = RewardModel(4, hidden=(6,), rng=1)
+    model = RewardModel(4, hidden=(6,), rng=1, dtype=np.float64)
     x = rng.normal(size=(5, 4))
     dr = rng.normal(size=5)
     model.forward(x)
@@ -75,7 +75,7 @@ def test_linear_model_learns_a_linear_reward(rng):
     reward = lambda x: x @ w_star
     x_w, x_l, _ = preferences(rng, 2000, 4, reward)
     test = preferences(rng, 1000, 4, reward)[2]
-    model = RewardModel(4, rng=0)
+    model = RewardModel(4, rng=0, dtype=np.float64)
     losses = train_reward_model(model, x_w, x_l, epochs=5, lr=0.1, batch_size=250, rng=0)
     assert losses[-1] < losses[0]
     assert held_out_accuracy(model, test) > 0.9  # chance is 0.5
@@ -89,7 +89,10 @@ def test_mlp_learns_what_a_linear_model_cannot(rng):
     reward = lambda x: -2.0 * np.sum(x**2, axis=1)
     x_w, x_l, _ = preferences(rng, 2000, 2, reward)
     test = preferences(rng, 1000, 2, reward)[2]
-    linear, mlp = RewardModel(2, rng=0), RewardModel(2, hidden=(16,), rng=0)
+    linear, mlp = (
+        RewardModel(2, rng=0, dtype=np.float64),
+        RewardModel(2, hidden=(16,), rng=0, dtype=np.float64),
+    )
     train_reward_model(linear, x_w, x_l, epochs=5, lr=0.1, batch_size=500, rng=0)
     train_reward_model(mlp, x_w, x_l, epochs=20, lr=0.1, batch_size=500, rng=0)
     assert held_out_accuracy(linear, test) < 0.65
@@ -97,10 +100,30 @@ def test_mlp_learns_what_a_linear_model_cannot(rng):
 
 
 def test_validation():
-    model = RewardModel(3, rng=0)
+    model = RewardModel(3, rng=0, dtype=np.float64)
     with pytest.raises(ValueError, match=r"expected \(N, 3\)"):
         model.forward(np.zeros((2, 4)))
     with pytest.raises(ValueError, match="x_rejected"):
         model.loss_and_backward(np.zeros((2, 3)), np.zeros((3, 3)))
     with pytest.raises(ValueError, match="r_rejected"):
         bradley_terry_loss_forward(np.zeros(2), np.zeros(3))
+
+
+def test_predict_preference_errors_name_x_a_and_x_b():
+    model = RewardModel(3, (4,), rng=0)
+    good = np.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"^x_a has shape \(2, 5\)"):
+        model.predict_preference(np.zeros((2, 5)), good)
+    with pytest.raises(ValueError, match=r"^x_b contains 1 non-finite"):
+        model.predict_preference(good, np.array([[0.0, np.nan, 0.0], [0.0, 0.0, 0.0]]))
+
+
+def test_backward_checks_dr_against_the_rewards():
+    model = RewardModel(3, (4,), rng=0)
+    with pytest.raises(RuntimeError, match="before forward"):
+        model.backward(np.ones(2))
+    model.forward(np.zeros((2, 3)))
+    for bad in (np.ones(3), np.ones((2, 1)), np.ones((1, 2))):
+        with pytest.raises(ValueError, match=r"^dr has shape"):
+            model.backward(bad)
+    assert model.backward(np.ones(2)).shape == (2, 3)
