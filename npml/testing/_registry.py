@@ -132,12 +132,17 @@ class LayerInfo:
         Float array arguments the forward validates: NaN, complex and string values in them
         must raise an error naming them (built by the checks from the first sample).
     flags : tuple of str
-        Boolean arguments of the forward: a non-bool must raise ``TypeError`` naming them.
+        Boolean arguments of the forward: a non-bool (``"no"``, ``1``, ``None``) must raise
+        ``TypeError`` naming them; a ``numpy.bool_`` must be accepted.
     scalar_output : bool, default False
         The output is a scalar (a loss): its ``dout`` is a float, with no wrong shapes to try.
     dout_name : str, default "dout"
         The name the backward gives its upstream gradient (``dy``, ``dlogits``); a ``dout``
-        of the wrong shape must raise an error naming it.
+        of the wrong shape must raise a ``ValueError`` whose message starts with it and shows
+        the shape given.
+    checks_dout : bool, default True
+        False records a known gap: the backward does not check its ``dout`` yet, and the
+        wrong-shape check is not run on this entry.
     twin : callable, optional
         ``twin(sample, dout) -> (out, {name: grad})`` by the plain-NumPy twin of a Numba
         kernel, compared with the public function on ``twin_samples``.
@@ -163,6 +168,7 @@ class LayerInfo:
     flags: tuple[str, ...] = ()
     scalar_output: bool = False
     dout_name: str = "dout"
+    checks_dout: bool = True
     twin: Oracle | None = None
     twin_samples: Callable[[np.random.Generator, Any], Iterable[Sample]] | None = None
     twin_tol: Mapping[Any, float] = field(

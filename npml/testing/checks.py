@@ -179,8 +179,16 @@ def error_inputs(info: LayerInfo, rng: np.random.Generator, dtype: Any) -> Itera
         yield ErrorInput(name, call(_replace(first, name, z)), ValueError, "Complex", "complex")
         yield ErrorInput(name, call(_replace(first, name, "abc")), TypeError, None, "str")
     for name in info.flags:
-        yield ErrorInput(name, call(_replace(first, name, "no")), TypeError, None, "str flag")
-        yield ErrorInput(name, call(_replace(first, name, 1)), TypeError, None, "int flag")
+        for value in ("no", 1, None):
+            bad = call(_replace(first, name, value))
+            yield ErrorInput(name, bad, TypeError, "expected True or False", f"flag {value!r}")
+
+
+def check_numpy_bools_are_flags(info: LayerInfo, rng: np.random.Generator) -> None:
+    """Each of ``info.flags`` accepts a ``numpy.bool_`` (NumPy's bool is a bool)."""
+    first = next(iter(info.samples(rng, np.float64)))
+    for name in info.flags:
+        forward(info, _replace(first, name, np.bool_(bool(first.kwargs.get(name, False)))))
 
 
 def check_error_input(bad: ErrorInput) -> None:
@@ -200,15 +208,20 @@ def check_error_input(bad: ErrorInput) -> None:
 
 # ---- (f) dout shapes --------------------------------------------------------------------
 def wrong_douts(shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-    """A permuted shape of the same size and a broadcastable one, where they exist."""
+    """Wrong ``dout`` shapes that a backward could silently accept, where they exist.
+
+    ``"permuted"``: the same size in another order; ``"leading 1"``: ``(1, *shape[1:])``,
+    which broadcasts over the first axis; ``"trailing"``: the last axis alone, which
+    broadcasts over all the others.
+    """
     wrong = {}
     if len(set(shape)) > 1:
         perm = shape[::-1] if shape[::-1] != shape else shape[1:] + shape[:1]
         wrong["permuted"] = perm
-    if len(shape) >= 2:
-        wrong["broadcastable"] = shape[-1:]
-    elif shape and shape[0] > 1:
-        wrong["broadcastable"] = (1,)
+    if shape and shape[0] > 1:
+        wrong["leading 1"] = (1, *shape[1:])
+    if len(shape) >= 2 and shape[-1:] != shape:
+        wrong["trailing"] = shape[-1:]
     return wrong
 
 
@@ -228,7 +241,7 @@ def check_wrong_dout(
         info.dout_name,
         lambda: backward(info, sample, dout, cache),
         ValueError,
-        None,
+        rf"^{re.escape(info.dout_name)}\b.*{re.escape(str(shape))}",  # names it, shows the shape
         f"{info.name}: {kind} {info.dout_name} {shape} for output {np.shape(out)}",
     )
     check_error_input(bad)

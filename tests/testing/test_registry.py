@@ -103,12 +103,26 @@ def test_bad_input_is_refused(info, j):
     checks.check_error_input(error_inputs(info)[j])
 
 
+@pytest.mark.parametrize("info", info_params([info for info in INFOS if info.flags]))
+def test_numpy_bools_are_accepted_as_flags(info, rng):
+    checks.check_numpy_bools_are_flags(info, rng)
+
+
 # ---- (f) dout shapes --------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["permuted", "broadcastable"])
-@pytest.mark.parametrize("info", info_params([info for info in INFOS if not info.scalar_output]))
+DOUT_INFOS = [info for info in INFOS if info.checks_dout and not info.scalar_output]
+
+
+@pytest.mark.parametrize("kind", ["permuted", "leading 1", "trailing"])
+@pytest.mark.parametrize("info", info_params(DOUT_INFOS))
 def test_wrong_dout_shape_is_refused(info, kind, rng):
     tried = [s.desc for s in samples(info) if checks.check_wrong_dout(info, s, kind, rng)]
     assert tried, f"{info.name}: no sample has a {kind} wrong dout shape"
+
+
+def test_the_entries_that_do_not_check_dout_yet():
+    """The known gap (issue 14), written down so that closing it is one line per entry."""
+    gaps = {info.name for info in INFOS if not info.checks_dout}
+    assert gaps == {"relu", "gelu", "ReLU, GELU", "layer_norm", "LayerNorm", "ffn", "FeedForward"}
 
 
 # ---- inputs are not modified --------------------------------------------------------------
@@ -176,9 +190,12 @@ def test_register_refuses_duplicates_and_non_entries():
 
 
 def test_wrong_douts():
-    assert checks.wrong_douts((2, 3, 4)) == {"permuted": (4, 3, 2), "broadcastable": (4,)}
-    assert checks.wrong_douts((2, 1, 2)) == {"permuted": (1, 2, 2), "broadcastable": (2,)}
-    assert checks.wrong_douts((3,)) == {"broadcastable": (1,)}
+    wrong = {"permuted": (4, 3, 2), "leading 1": (1, 3, 4), "trailing": (4,)}
+    assert checks.wrong_douts((2, 3, 4)) == wrong
+    wrong = {"permuted": (1, 2, 2), "leading 1": (1, 1, 2), "trailing": (2,)}
+    assert checks.wrong_douts((2, 1, 2)) == wrong
+    assert checks.wrong_douts((1, 5)) == {"permuted": (5, 1), "trailing": (5,)}
+    assert checks.wrong_douts((3,)) == {"leading 1": (1,)}
     assert checks.wrong_douts((1,)) == {}
 
 

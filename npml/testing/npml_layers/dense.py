@@ -175,6 +175,7 @@ register(
         twin=ffn_twin,
         twin_samples=ffn_twin_samples,
         checked_inputs=("x",),
+        checks_dout=False,  # issue 14: this backward does not check dout yet
         covers=("ffn_forward", "ffn_backward"),
     )
 )
@@ -207,6 +208,7 @@ register(
         module=True,
         error_inputs=ffn_module_errors,
         checked_inputs=("x",),
+        checks_dout=False,  # issue 14: this backward does not check dout yet
         covers=("FeedForward",),
     )
 )

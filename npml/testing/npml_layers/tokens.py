@@ -92,7 +92,7 @@ def positional_samples(rng, dtype):
     for make in (SinusoidalPositionalEmbedding, LearnedPositionalEmbedding):
         name = make.__name__
         if make is SinusoidalPositionalEmbedding:
-            m, m5 = make(6, 3), make(6, 5)
+            m, m5 = make(6, 3, dtype=dtype), make(6, 5, dtype=dtype)
         else:
             m, m5 = make(6, 3, rng=rng, dtype=dtype), make(6, 5, rng=rng, dtype=dtype)
         yield Sample({"x": randn(rng, (2, 4, 3), dtype), "offset": 1}, f"{name} offset=1", m)
