@@ -181,7 +181,8 @@ def error_inputs(info: LayerInfo, rng: np.random.Generator, dtype: Any) -> Itera
     for name in info.flags:
         for value in ("no", 1, None):
             bad = call(_replace(first, name, value))
-            yield ErrorInput(name, bad, TypeError, "expected True or False", f"flag {value!r}")
+            match = rf"^{re.escape(name)}=.*expected True or False"
+            yield ErrorInput(name, bad, TypeError, match, f"flag {value!r}")
 
 
 def check_numpy_bools_are_flags(info: LayerInfo, rng: np.random.Generator) -> None:
@@ -241,7 +242,7 @@ def check_wrong_dout(
         info.dout_name,
         lambda: backward(info, sample, dout, cache),
         ValueError,
-        rf"^{re.escape(info.dout_name)}\b.*{re.escape(str(shape))}",  # names it, shows the shape
+        rf"^{re.escape(info.dout_name)}\b.*{re.escape(str(shape))}.*expected",  # given, wanted
         f"{info.name}: {kind} {info.dout_name} {shape} for output {np.shape(out)}",
     )
     check_error_input(bad)

@@ -21,7 +21,7 @@ ATTENTION_CASES = {
     "batch and heads": ((2, 3, 4, 6), (2, 3, 4, 6), (2, 3, 4, 5), None, False, (4, 2)),
     "causal square": ((2, 2, 5, 3), (2, 2, 5, 3), (2, 2, 5, 3), None, True, (2, 2)),
     "causal T_q < T_k": ((2, 3, 3), (2, 6, 3), (2, 6, 4), None, True, (2, 4)),
-    "causal T_q > T_k (empty rows)": ((1, 6, 3), (1, 4, 3), (1, 4, 2), None, True, (4, 4)),
+    "causal T_q > T_k (empty rows)": ((1, 6, 3), (1, 4, 3), (1, 4, 2), None, True, (2, 2)),
     "padding mask": ((2, 2, 4, 3), (2, 2, 5, 3), (2, 2, 5, 3), (2, 1, 1, 5), False, 2),
     "mask, causal, empty row": ((2, 2, 5, 3), (2, 2, 5, 3), (2, 2, 5, 3), (2, 1, 5, 5), True, 2),
     "k, v shared by heads": ((2, 3, 4, 5), (2, 1, 6, 5), (2, 1, 6, 3), (4, 6), False, (2, 4)),

@@ -89,8 +89,12 @@ register(
 
 
 # ---- feed-forward network -----------------------------------------------------------------
-FFN_CASES = [((1, 1, 3), 5, "relu", True), ((2, 3, 4), 7, "gelu", True)]
-FFN_CASES += [((5,), 2, "gelu_tanh", False), ((2, 3, 4), 7, "relu", False)]
+FFN_CASES = [  # x shape, d_ff, activation, bias: every combination
+    (x_shape, d_ff, activation, bias)
+    for x_shape, d_ff in [((1, 1, 3), 5), ((2, 3, 4), 7), ((5,), 2)]
+    for activation in ("relu", "gelu", "gelu_tanh")
+    for bias in (True, False)
+]
 
 
 def ffn_samples(rng, dtype):

@@ -143,7 +143,8 @@ register(
 
 
 def cross_attention_samples(rng, dtype):
-    cases = [(2, 3, 5, 6, 2, True, "naive"), (1, 1, 1, 4, 2, False, "naive")]
+    cases = [(2, 3, 5, 6, 2, True, "naive"), (2, 3, 5, 6, 2, False, "naive")]
+    cases += [(1, 1, 1, 4, 2, False, "naive")]
     cases += [(2, 4, 3, 8, 4, True, "fused")]
     for B, T, S, D, H, bias, impl in cases:
         m = MultiHeadCrossAttention(D, H, bias, impl, rng=rng, dtype=dtype)
