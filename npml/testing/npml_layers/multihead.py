@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from npml.nn import MultiHeadAttention, MultiHeadCrossAttention, mha_backward, mha_forward
+from npml.nn import (
+    MultiHeadAttention,
+    MultiHeadCrossAttention,
+    causal_mask,
+    mha_backward,
+    mha_forward,
+)
 from npml.testing._registry import ErrorInput, LayerInfo, Sample, register
-from npml.testing.npml_layers._util import randn
+from npml.testing.npml_layers._util import randn, torch_oracle
 
 # ---- the multi-head pair ------------------------------------------------------------------
 MHA_CASES = [
@@ -55,6 +61,53 @@ def mha_samples(rng, dtype):
         yield Sample(kwargs, desc + (f" biases={biases}" if biases else ""), zero_grads=zero)
 
 
+def torch_mha(arrays, dout, n_heads, rope_base, mask, causal):
+    """Multi-head attention composed in torch (projections, heads, ``sdpa``, ``W_o``).
+
+    ``arrays`` holds ``x``, optionally ``context``, and the weights and biases under npml's
+    names. None with RoPE (torch has none) or when a query may attend no key (torch: NaN).
+    """
+    import torch
+
+    if rope_base is not None:
+        return None
+    x, context = arrays["x"], arrays.get("context")
+    B, T, D = x.shape
+    S = T if context is None else context.shape[1]
+    allowed = causal_mask(T, S) if causal else np.ones((T, S), dtype=bool)
+    allowed = np.broadcast_to(allowed if mask is None else allowed & mask, (B, n_heads, T, S))
+    if not allowed.any(axis=-1).all():
+        return None
+    attn_mask = torch.as_tensor(np.array(allowed))  # a writeable copy of the broadcast
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def mha(x, W_q, W_k, W_v, W_o, context=None, b_q=None, b_k=None, b_v=None, b_o=None):
+        def heads(a, W, b):  # (B, L, D) -> (B, H, L, D / H)
+            y = a @ W if b is None else a @ W + b
+            return y.reshape(B, -1, n_heads, D // n_heads).transpose(1, 2)
+
+        c = x if context is None else context
+        o = sdpa(heads(x, W_q, b_q), heads(c, W_k, b_k), heads(c, W_v, b_v), attn_mask=attn_mask)
+        y = o.transpose(1, 2).reshape(B, T, D) @ W_o
+        return y if b_o is None else y + b_o
+
+    return torch_oracle(mha, arrays, dout)
+
+
+def mha_oracle(sample, dout):
+    kw = sample.kwargs
+    arrays = {k: v for k, v in kw.items() if isinstance(v, np.ndarray) and k != "mask"}
+    return torch_mha(arrays, dout, kw["n_heads"], kw["rope_base"], kw["mask"], kw["causal"])
+
+
+def module_oracle(sample, dout):
+    """:func:`torch_mha` with the module's parameters, for both attention modules."""
+    m, kw = sample.module, sample.kwargs
+    arrays = {k: v for k, v in kw.items() if k in ("x", "context")}
+    arrays |= {name: p.data for name, p in m.named_parameters()}
+    return torch_mha(arrays, dout, m.n_heads, m.rope_base, kw.get("mask"), kw.get("causal"))
+
+
 def mha_errors(rng, dtype):
     D = 6
     x = randn(rng, (2, 3, D), dtype)
@@ -81,6 +134,7 @@ register(
         mha_backward,
         ("x", "context", "W_q", "W_k", "W_v", "W_o", "b_q", "b_k", "b_v", "b_o"),
         mha_samples,
+        oracle=mha_oracle,
         error_inputs=mha_errors,
         checked_inputs=("x",),
         flags=("causal",),
@@ -134,6 +188,7 @@ register(
         ("x",),
         self_attention_samples,
         module=True,
+        oracle=module_oracle,
         error_inputs=self_attention_errors,
         checked_inputs=("x",),
         flags=("causal",),
@@ -151,7 +206,8 @@ def cross_attention_samples(rng, dtype):
         for p in (m.b_q, m.b_k, m.b_v, m.b_o) if bias else ():
             p.data[...] = randn(rng, (D,), dtype)
         mask = rng.random((B, 1, T, S)) > 0.3
-        if T > 1:
+        mask[..., 0] = True
+        if bias:
             mask[0, 0, 0] = False  # a query that may attend nothing gets zeros, not NaN
         kwargs = {"x": randn(rng, (B, T, D), dtype), "context": randn(rng, (B, S, D), dtype)}
         kwargs["mask"] = mask
@@ -176,6 +232,7 @@ register(
         ("x", "context"),
         cross_attention_samples,
         module=True,
+        oracle=module_oracle,
         error_inputs=cross_attention_errors,
         checked_inputs=("x", "context"),
         covers=("MultiHeadCrossAttention",),
