@@ -22,6 +22,12 @@ GRAD_TOL = 1e-6  # float64 relative error of a gradient check
 ZERO_TOL = 1e-8  # |gradient| below which a declared-zero gradient counts as zero
 
 
+def expect(ok: Any, message: str) -> None:
+    """Raise ``AssertionError(message)`` unless ``ok`` (an ``assert`` that ``python -O`` keeps)."""
+    if not ok:
+        raise AssertionError(message)
+
+
 def forward(info: LayerInfo, sample: Sample) -> tuple[Any, Any]:
     """The forward pass of ``sample``: ``(out, cache)`` (a module keeps its own cache)."""
     if info.module:
@@ -39,23 +45,24 @@ def backward(info: LayerInfo, sample: Sample, dout: Any, cache: Any) -> dict[str
     else:
         result = info.backward(dout, cache)
     if not info.grad_names:
-        assert result is None, f"{info.name}: backward returned {type(result).__name__}"
+        expect(result is None, f"{info.name}: backward returned {type(result).__name__}")
         result = ()
     elif len(info.grad_names) == 1:
         result = (result,)
     result = tuple(result)
-    assert len(result) == len(info.grad_names), (
-        f"{info.name}: backward returned {len(result)} gradients for {info.grad_names}"
+    expect(
+        len(result) == len(info.grad_names),
+        f"{info.name}: backward returned {len(result)} gradients for {info.grad_names}",
     )
     grads = {}
     for name, g in zip(info.grad_names, result, strict=True):
         given = sample.kwargs.get(name)
-        assert (g is None) == (given is None), f"{info.name}: gradient of {name} vs its input"
+        expect((g is None) == (given is None), f"{info.name}: gradient of {name} vs its input")
         if g is not None:
             grads[name] = g
     if info.module:
         for name, p in sample.module.named_parameters():
-            assert name not in grads, f"{info.name}: parameter {name} shadows an input"
+            expect(name not in grads, f"{info.name}: parameter {name} shadows an input")
             grads[name] = p.grad.copy()
     return grads
 
@@ -91,26 +98,26 @@ def check_gradients(info: LayerInfo, sample: Sample, rng: np.random.Generator) -
     """
     out, dout, grads = run(info, sample, rng)
     arrays = wrt(info, sample)
-    assert set(grads) == set(arrays), f"{info.name}: gradients {set(grads)} vs {set(arrays)}"
+    expect(set(grads) == set(arrays), f"{info.name}: gradients {set(grads)} vs {set(arrays)}")
 
     def f(_: np.ndarray) -> Any:
         return forward(info, sample)[0]
 
     errors = {}
     for name, x in arrays.items():
-        assert x.dtype == np.float64, f"{info.name}: gradient check of {name} needs float64"
+        expect(x.dtype == np.float64, f"{info.name}: gradient check of {name} needs float64")
         numeric = numerical_gradient(f, x, None if np.ndim(out) == 0 else dout)
         if np.ndim(out) == 0:
             numeric *= dout
         g = np.asarray(grads[name])
-        assert g.shape == x.shape, f"{info.name}: d{name} has shape {g.shape}, not {x.shape}"
+        expect(g.shape == x.shape, f"{info.name}: d{name} has shape {g.shape}, not {x.shape}")
         if name in sample.zero_grads:
-            assert np.abs(g).max(initial=0) < 1e-12, f"{info.name}: d{name} should be 0"
-            assert np.abs(numeric).max(initial=0) < ZERO_TOL, f"{info.name}: {name} matters"
+            expect(np.abs(g).max(initial=0) < 1e-12, f"{info.name}: d{name} should be 0")
+            expect(np.abs(numeric).max(initial=0) < ZERO_TOL, f"{info.name}: {name} matters")
             continue
         errors[name] = relative_error(g, numeric)
     bad = {n: e for n, e in errors.items() if not e < GRAD_TOL}
-    assert not bad, f"{info.name} [{sample.desc}]: relative errors {bad}"
+    expect(not bad, f"{info.name} [{sample.desc}]: relative errors {bad}")
     return errors
 
 
@@ -120,9 +127,9 @@ def check_dtype(info: LayerInfo, sample: Sample, dtype: Any, rng: np.random.Gene
     out, _, grads = run(info, sample, rng)
     dtype = np.dtype(dtype)
     if np.ndim(out) > 0:
-        assert np.asarray(out).dtype == dtype, f"{info.name}: out is {np.asarray(out).dtype}"
+        expect(np.asarray(out).dtype == dtype, f"{info.name}: out is {np.asarray(out).dtype}")
     for name, g in grads.items():
-        assert np.asarray(g).dtype == dtype, f"{info.name}: d{name} is {np.asarray(g).dtype}"
+        expect(np.asarray(g).dtype == dtype, f"{info.name}: d{name} is {np.asarray(g).dtype}")
 
 
 # ---- (c), (d) oracle and twin -----------------------------------------------------------
@@ -145,7 +152,7 @@ def check_against(
         return False
     want_out, want_grads = expected
     _agree(info.name, "output", out, want_out, tol)
-    assert want_grads, f"{info.name}: the reference returned no gradients"
+    expect(want_grads, f"{info.name}: the reference returned no gradients")
     for name, want in want_grads.items():
         _agree(info.name, f"gradient of {name}", grads[name], want, tol)
     return True
@@ -200,11 +207,12 @@ def check_error_input(bad: ErrorInput) -> None:
         message = str(err)
     else:
         raise AssertionError(f"{bad.desc}: no {bad.error.__name__} for a bad {bad.arg}")
-    assert re.search(rf"(?<![\w.]){re.escape(bad.arg)}\b", message), (
-        f"{bad.desc}: the message does not name {bad.arg!r}: {message!r}"
+    expect(
+        re.search(rf"(?<![\w.]){re.escape(bad.arg)}\b", message),
+        f"{bad.desc}: the message does not name {bad.arg!r}: {message!r}",
     )
     if bad.match is not None:
-        assert re.search(bad.match, message), f"{bad.desc}: {message!r} !~ {bad.match!r}"
+        expect(re.search(bad.match, message), f"{bad.desc}: {message!r} !~ {bad.match!r}")
 
 
 # ---- (f) dout shapes --------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 
 import npml.models
 import npml.nn
-from npml.testing import LayerInfo, Sample, checks, register, registered
+from npml.testing import ErrorInput, LayerInfo, Sample, checks, register, registered
 from npml.testing.npml_layers import EXEMPT
 
 SEED = 20261202
@@ -205,3 +205,17 @@ def test_importing_npml_testing_loads_no_layer_numba_or_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _raise(message):
+    raise ValueError(message)
+
+
+def test_the_bad_input_check_fails_on_silence_and_on_unnamed_arguments():
+    checks.check_error_input(ErrorInput("x", lambda: _raise("x has shape (2,)")))
+    with pytest.raises(AssertionError, match="no ValueError for a bad x"):
+        checks.check_error_input(ErrorInput("x", lambda: None, desc="silent"))
+    with pytest.raises(AssertionError, match="does not name 'x'"):
+        checks.check_error_input(ErrorInput("x", lambda: _raise("x_1 has shape (2,)")))
+    with pytest.raises(AssertionError, match="!~"):
+        checks.check_error_input(ErrorInput("x", lambda: _raise("x is bad"), match="shape"))
