@@ -114,7 +114,24 @@ register(
 
 
 def fused_samples(rng, dtype):
-    return attention_samples(rng, dtype, fused=True)
+    """The plain pair's samples with small tiles, and three with several tiles each way."""
+    yield from attention_samples(rng, dtype, fused=True)
+    q, k, v = (
+        randn(rng, (2, 17, 4), dtype),
+        randn(rng, (2, 6, 4), dtype),
+        randn(rng, (2, 6, 5), dtype),
+    )
+    kw = {"q": q, "k": k, "v": v, "causal": True, "block_size": (4, 4)}
+    yield Sample(kw, "tiles: causal T_q > T_k (empty rows)")
+    q, k, v = (randn(rng, (2, 2, n, d), dtype) for n, d in [(15, 5), (18, 5), (18, 4)])
+    mask = rng.random((2, 2, 15, 18)) < 0.4  # an arbitrary mask per batch and head
+    mask[..., 1, :] = False
+    kw = {"q": q, "k": k, "v": v, "mask": mask, "block_size": 4}
+    yield Sample(kw, "tiles: arbitrary mask, empty rows")
+    q, k, v = (randn(rng, (2, 2, 20, 4), dtype) for _ in range(3))
+    mask = rng.random((2, 2, 20, 20)) < 0.4
+    kw = {"q": q, "k": k, "v": v, "mask": mask, "causal": True, "block_size": (8, 4)}
+    yield Sample(kw | {"scale": 0.31}, "tiles: mask and causal, scale=0.31")
 
 
 def fused_twin_samples(rng, dtype):

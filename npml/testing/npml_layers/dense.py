@@ -16,7 +16,11 @@ from npml.testing._registry import ErrorInput, LayerInfo, Sample, register
 from npml.testing.npml_layers._util import backward_before_forward, randn, torch_oracle
 
 # ---- linear -------------------------------------------------------------------------------
-LINEAR_SHAPES = [((1, 3), 2, True), ((2, 1, 5), 7, False), ((3, 4, 7), 1, True), ((5,), 3, True)]
+LINEAR_SHAPES = [  # x shape, d_out, bias
+    (x_shape, d_out, bias)
+    for x_shape, d_out in [((1, 3), 2), ((2, 1, 5), 7), ((3, 4, 7), 1), ((5,), 3)]
+    for bias in (True, False)
+]
 
 
 def linear_samples(rng, dtype):
