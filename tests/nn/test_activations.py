@@ -1,33 +1,7 @@
 import numpy as np
 import pytest
 
-from npml.nn.activations import GELU, ReLU, gelu_backward, gelu_forward, relu_backward, relu_forward
-from npml.testing import check_gradient
-
-
-def away_from_zero(rng, shape):
-    """Inputs at least 0.1 from ReLU's kink, where finite differences would straddle it."""
-    x = rng.standard_normal(shape)
-    return np.where(np.abs(x) < 0.1, x + np.sign(x + 1e-300) * 0.2, x)
-
-
-@pytest.mark.parametrize("shape", [(1,), (3, 5), (2, 1, 7)])
-def test_relu(rng, shape):
-    x = away_from_zero(rng, shape)
-    y, cache = relu_forward(x)
-    np.testing.assert_array_equal(y, np.where(x > 0, x, 0))
-    dout = rng.standard_normal(shape)
-    assert check_gradient(lambda z: relu_forward(z)[0], x, relu_backward(dout, cache), dout) < 1e-6
-
-
-@pytest.mark.parametrize("approximate", ["none", "tanh"])
-@pytest.mark.parametrize("shape", [(1,), (3, 5), (2, 1, 7)])
-def test_gelu_gradients(rng, shape, approximate):
-    x = 2 * rng.standard_normal(shape)
-    y, cache = gelu_forward(x, approximate)
-    dout = rng.standard_normal(shape)
-    dx = gelu_backward(dout, cache)
-    assert check_gradient(lambda z: gelu_forward(z, approximate)[0], x, dx, dout) < 1e-6
+from npml.nn.activations import GELU, ReLU, gelu_backward, gelu_forward, relu_forward
 
 
 def test_gelu_values():

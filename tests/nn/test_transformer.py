@@ -1,79 +1,10 @@
-"""Encoder and decoder layers: gradients of every input and parameter, both norm orders."""
+"""Encoder and decoder layers (their gradients, both norm orders, are checked by the layer
+registry, tests/testing/test_registry.py)."""
 
 import numpy as np
 import pytest
 
 from npml.nn.transformer import TransformerDecoderLayer, TransformerEncoderLayer
-from npml.testing import numerical_gradient, relative_error
-
-
-def assert_gradient(run, x, analytic, dout, what):
-    numeric = numerical_gradient(lambda _: run(), x, dout)
-    if max(np.abs(numeric).max(), np.abs(analytic).max()) < 1e-8:
-        return  # the true gradient is zero (e.g. W_q when softmax has a single key)
-    err = relative_error(analytic, numeric)
-    assert err < 1e-6, f"{what}: relative error {err:.2e}"
-
-
-def assert_all_gradients(module, run, inputs, dout):
-    """Backprop ``dout`` through ``run()`` and compare every input/parameter gradient.
-
-    ``run()`` returns the module output; ``inputs`` maps names to the arrays ``run`` reads
-    (perturbed in place by the finite differences); the backward result is matched to them
-    in order.
-    """
-    run()
-    module.zero_grad()
-    grads = module.backward(dout)
-    grads = grads if isinstance(grads, tuple) else (grads,)
-    assert len(grads) == len(inputs)
-    for (name, x), g in zip(inputs.items(), grads, strict=True):
-        assert_gradient(run, x, g, dout, f"input {name}")
-    for name, p in module.named_parameters():
-        assert_gradient(run, p.data, p.grad, dout, f"parameter {name}")
-
-
-@pytest.mark.parametrize(
-    ("norm_first", "B", "T", "causal", "padded"),
-    [
-        (True, 2, 5, False, True),
-        (False, 2, 5, False, True),
-        (True, 1, 1, False, False),
-        (False, 2, 4, True, True),
-        (True, 2, 4, True, False),
-    ],
-)
-def test_encoder_layer_gradients(rng, norm_first, B, T, causal, padded):
-    layer = TransformerEncoderLayer(6, 2, d_ff=7, norm_first=norm_first, rng=rng, dtype=np.float64)
-    x = rng.standard_normal((B, T, 6))
-    mask = None
-    if padded:  # key padding: the last key of the first sequence is padding
-        mask = np.ones((B, 1, 1, T), dtype=bool)
-        mask[0, ..., -1] = False
-    dout = rng.standard_normal((B, T, 6))
-    assert_all_gradients(layer, lambda: layer.forward(x, mask=mask, causal=causal), {"x": x}, dout)
-
-
-@pytest.mark.parametrize(
-    ("norm_first", "T", "S"), [(True, 3, 5), (False, 3, 5), (True, 1, 4), (False, 4, 1)]
-)
-def test_decoder_layer_gradients(rng, norm_first, T, S):
-    B, D = 2, 6
-    layer = TransformerDecoderLayer(D, 3, d_ff=5, norm_first=norm_first, rng=rng, dtype=np.float64)
-    x = rng.standard_normal((B, T, D))
-    memory = rng.standard_normal((B, S, D))
-    tgt_mask = np.ones((B, 1, 1, T), dtype=bool)
-    mem_mask = np.ones((B, 1, 1, S), dtype=bool)
-    if T > 1:
-        tgt_mask[1, ..., -1] = False  # target padding in the second sequence
-    if S > 1:
-        mem_mask[0, ..., -2:] = False  # source padding in the first sequence
-    dout = rng.standard_normal((B, T, D))
-
-    def run():
-        return layer.forward(x, memory, mask=tgt_mask, memory_mask=mem_mask)
-
-    assert_all_gradients(layer, run, {"x": x, "memory": memory}, dout)
 
 
 def test_padded_memory_positions_get_no_gradient_and_no_influence(rng):
