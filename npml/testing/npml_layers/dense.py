@@ -183,7 +183,6 @@ register(
         twin=ffn_twin,
         twin_samples=ffn_twin_samples,
         checked_inputs=("x",),
-        checks_dout=False,  # issue 14: this backward does not check dout yet
         covers=("ffn_forward", "ffn_backward"),
     )
 )
@@ -216,7 +215,6 @@ register(
         module=True,
         error_inputs=ffn_module_errors,
         checked_inputs=("x",),
-        checks_dout=False,  # issue 14: this backward does not check dout yet
         covers=("FeedForward",),
     )
 )

@@ -53,7 +53,6 @@ register(
         relu_samples,
         oracle=relu_oracle,
         checked_inputs=("x",),
-        checks_dout=False,  # issue 14: this backward does not check dout yet
         covers=("relu_forward", "relu_backward"),
     )
 )
@@ -104,7 +103,6 @@ register(
         twin=gelu_twin,
         twin_samples=gelu_twin_samples,
         checked_inputs=("x",),
-        checks_dout=False,  # issue 14: this backward does not check dout yet
         covers=("gelu_forward", "gelu_backward"),
     )
 )
@@ -132,7 +130,6 @@ register(
         module=True,
         error_inputs=activation_module_errors,
         checked_inputs=("x",),
-        checks_dout=False,  # issue 14: this backward does not check dout yet
         covers=("ReLU", "GELU"),
     )
 )
@@ -259,7 +256,6 @@ register(
         twin=layer_norm_twin,
         twin_samples=layer_norm_twin_samples,
         checked_inputs=("x",),
-        checks_dout=False,  # issue 14: this backward does not check dout yet
         covers=("layer_norm_forward", "layer_norm_backward"),
     )
 )
@@ -290,7 +286,6 @@ register(
         module=True,
         error_inputs=layer_norm_module_errors,
         checked_inputs=("x",),
-        checks_dout=False,  # issue 14: this backward does not check dout yet
         covers=("LayerNorm",),
     )
 )
