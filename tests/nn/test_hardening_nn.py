@@ -123,12 +123,6 @@ def test_a_layer_scans_its_input_once(monkeypatch):
 
 
 # -- 3. dout of the wrong shape ---------------------------------------------------------------
-def _fwd_bwd(forward, backward):
-    """(output shape, backward) for one forward."""
-    out = forward()
-    return np.shape(out), backward
-
-
 def _functional(fwd, bwd):
     def setup():
         out, cache = fwd()
