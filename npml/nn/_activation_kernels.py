@@ -42,6 +42,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
+from npml._threading import parallel_region
 from npml.nn._intrinsics import _bits_float, _float_bits
 
 PARALLEL_MIN_SIZE = 2**18  # elements below which the kernels run on the calling thread only
@@ -53,17 +54,19 @@ def kernel_threads(size: int) -> Iterator[int]:
     """Run the kernels inside on one thread when ``size < PARALLEL_MIN_SIZE``; yields the
     number of workers. On a busy machine a parallel region can wait milliseconds for its
     second thread (measured on 2 shared cores at load 4-9), while one thread does 2**18
-    elements of these loops in 0.3-0.5 ms. Shared by the LayerNorm and loss kernels.
+    elements of these loops in 0.3-0.5 ms. Shared by the LayerNorm and loss kernels. The
+    launch goes through :func:`npml._threading.parallel_region`, as every parallel kernel's.
     """
     n = numba.get_num_threads()
-    if size >= PARALLEL_MIN_SIZE or n == 1:
-        yield n
-        return
-    numba.set_num_threads(1)  # per calling thread
-    try:
-        yield 1
-    finally:
-        numba.set_num_threads(n)
+    with parallel_region():
+        if size >= PARALLEL_MIN_SIZE or n == 1:
+            yield n
+            return
+        numba.set_num_threads(1)  # per calling thread
+        try:
+            yield 1
+        finally:
+            numba.set_num_threads(n)
 
 
 # erf(x)/x ~ P(s)/Q(s), s = x^2, on [0, 4] (least-squares fit, module docstring)
