@@ -41,6 +41,7 @@ from npml._checks import (
     trusted_inputs,
 )
 from npml._module import Module
+from npml.models._sampling import _sample
 from npml.nn.dropout import Dropout
 from npml.nn.embedding import Embedding, check_ids
 from npml.nn.kv_cache import KVCache
@@ -303,24 +304,3 @@ class CausalLM(Module):
 def _cached_length(cache: KVCache) -> int:
     """Number of positions already stored in ``cache``."""
     return cache.length
-
-
-def _sample(
-    logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator
-) -> np.ndarray:
-    """One token per row of ``logits`` (B, V): softmax(logits / temperature), top-k, or argmax."""
-    if temperature == 0:
-        return np.argmax(logits, axis=-1)
-    z = logits.astype(np.float64)  # (B, V)
-    if top_k is not None and top_k < z.shape[-1]:
-        kth = np.partition(z, -top_k, axis=-1)[:, -top_k, None]  # (B, 1) k-th largest
-        z = np.where(z < kth, -np.inf, z)
-    # Shift first, then divide: z - max z <= 0 with a 0 at the arg max, so a tiny temperature
-    # sends every other entry to -inf (probability 0) instead of inf / inf = NaN.
-    with np.errstate(over="ignore"):
-        z = (z - z.max(axis=-1, keepdims=True)) / temperature
-    p = np.exp(z)
-    cdf = np.cumsum(p, axis=-1)  # (B, V), unnormalised
-    u = rng.random((z.shape[0], 1)) * cdf[:, -1:]  # (B, 1)
-    # inverse CDF: the first index whose cumulative mass exceeds u
-    return np.minimum((cdf <= u).sum(axis=-1), z.shape[-1] - 1)

@@ -29,6 +29,9 @@ accurate to about an ulp; they do not vectorise but the float64 path is not the 
 
 None of them uses ``fastmath``; without it LLVM still vectorises the element loops because the
 helpers are branch-free (selects, not jumps) and all constants have the array's dtype.
+
+The scalar helpers exist only for these kernels and the kernels only for GELU: one idea, kept
+in one file (splitting off the helpers would only move the count, not the idea).
 """
 
 from __future__ import annotations

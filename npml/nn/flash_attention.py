@@ -55,6 +55,10 @@ functions run the same tiles with Numba instead: :func:`npml.nn._flash_driver.fl
 packing, default tiles and threads are described in ``_flash_driver``. A test checks that the
 twins and the kernels agree. :func:`use_fused` is the size rule that
 ``MultiHeadAttention(attn_impl="auto")`` follows.
+
+The tile loops, their plain-NumPy twins and the public pair are one idea, kept in one file
+(the input checks are shared with ``attention.py`` through ``_attention_checks.py``; the
+Numba plumbing already lives in the private siblings named above).
 """
 
 from __future__ import annotations
