@@ -7,7 +7,14 @@ npml's step, and generation with the KV cache.
 
 import pytest
 
-from npml.bench.chapters.train import GPT, batch, npml_model, npml_step, torch_gpt, torch_step
+from npml.bench.chapters._train_models import (
+    GPT,
+    batch,
+    npml_model,
+    npml_step,
+    torch_gpt,
+    torch_step,
+)
 
 CFG = GPT(128)  # 4 layers, 4 heads, vocab 65, T=128, batch 16, float32
 
