@@ -109,6 +109,22 @@ def _project(x2: np.ndarray, W: np.ndarray, b: np.ndarray | None, B: int, H: int
     return y.reshape(B, -1, H, W.shape[1] // H).transpose(0, 2, 1, 3)
 
 
+def _project_qkv(
+    x2: np.ndarray, Ws: tuple[np.ndarray, ...], bs: tuple[np.ndarray | None, ...], B: int, H: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Self-attention's three projections as one product ``x2 @ [W_q W_k W_v]``, split into
+    heads: three ``(B, H, T, D // H)`` views of one ``(B*T, 3 D)`` array."""
+    D = x2.shape[1]
+    y = x2 @ np.concatenate(Ws, axis=1)  # (B*T, 3D)
+    out = []
+    for i, b in enumerate(bs):
+        part = y[:, i * D : (i + 1) * D]  # (B*T, D), a view
+        if b is not None:
+            part += b
+        out.append(part.reshape(B, -1, H, D // H).transpose(0, 2, 1, 3))
+    return out[0], out[1], out[2]
+
+
 def _merge(g: np.ndarray) -> np.ndarray:
     """Undo the head split: ``(B, H, T, hd) -> (B*T, H*hd)``."""
     B, H, T, hd = g.shape
@@ -198,14 +214,16 @@ def mha_forward(
     with trusted_inputs():
         x2 = x.reshape(B * T, D)
         # 1. Q = X W_q, K = C W_k, V = C W_v, split into heads: (B, H, T, hd)
-        q = _project(x2, W_q, b_q, B, H)
         context2 = context.reshape(-1, D) if cross else None  # (B*S, D)
-        if cross and kv_cache is not None and kv_cache.length > 0:
-            k, v = kv_cache.k, kv_cache.v  # the context was projected on the first call
+        if not cross:  # the three products as one, X [W_q W_k W_v] (fewer, larger BLAS calls)
+            q, k, v = _project_qkv(x2, (W_q, W_k, W_v), (b_q, b_k, b_v), B, H)
         else:
-            src2 = x2 if context2 is None else context2
-            k = _project(src2, W_k, b_k, B, H)  # (B, H, S, hd)
-            v = _project(src2, W_v, b_v, B, H)
+            q = _project(x2, W_q, b_q, B, H)
+            if kv_cache is not None and kv_cache.length > 0:
+                k, v = kv_cache.k, kv_cache.v  # the context was projected on the first call
+            else:
+                k = _project(context2, W_k, b_k, B, H)  # (B, H, S, hd)
+                v = _project(context2, W_v, b_v, B, H)
         # 2. rotate q and the new k by RoPE
         rope_q = rope_k = None
         if rope_base is not None:
@@ -270,8 +288,19 @@ def mha_backward(dout: np.ndarray, cache: MHACache) -> MHAGrads:
     if rope_q is not None:
         dq, dk = rope_backward(dq, rope_q), rope_backward(dk, rope_k)
     # 1. projections: merge heads (B, H, T, hd) -> (B*T, D)
+    if context2 is None:  # self-attention: the three products as one, as in the forward
+        dqkv = np.empty((B * T, 3 * D), dtype=dq.dtype)  # [dQ dK dV]
+        for i, g in enumerate((dq, dk, dv)):
+            dqkv[:, i * D : (i + 1) * D].reshape(B, T, H, D // H)[...] = g.transpose(0, 2, 1, 3)
+        dW = x2.T @ dqkv  # (D, 3D)
+        dW_q, dW_k, dW_v = dW[:, :D], dW[:, D : 2 * D], dW[:, 2 * D :]
+        db_q, db_k, db_v = (
+            dqkv[:, i * D : (i + 1) * D].sum(axis=0) if has_bias[i] else None for i in range(3)
+        )
+        dx = dqkv @ np.concatenate((W_q, W_k, W_v), axis=1).T  # (B*T, D)
+        return MHAGrads(dx.reshape(B, T, D), None, dW_q, dW_k, dW_v, dW_o, db_q, db_k, db_v, db_o)
     dq2, dk2, dv2 = _merge(dq), _merge(dk), _merge(dv)  # (B*T, D), (B*S, D), (B*S, D)
-    src2 = x2 if context2 is None else context2
+    src2 = context2
     dW_q, dW_k, dW_v = x2.T @ dq2, src2.T @ dk2, src2.T @ dv2
     db_q = dq2.sum(axis=0) if has_bias[0] else None
     db_k = dk2.sum(axis=0) if has_bias[1] else None
@@ -279,9 +308,5 @@ def mha_backward(dout: np.ndarray, cache: MHACache) -> MHAGrads:
     dx = dq2 @ W_q.T  # (B*T, D)
     dsrc = dk2 @ W_k.T
     dsrc += dv2 @ W_v.T  # (B*S, D)
-    if context2 is None:
-        dx += dsrc
-        dcontext = None
-    else:
-        dcontext = dsrc.reshape(B, S, D)
+    dcontext = dsrc.reshape(B, S, D)
     return MHAGrads(dx.reshape(B, T, D), dcontext, dW_q, dW_k, dW_v, dW_o, db_q, db_k, db_v, db_o)
