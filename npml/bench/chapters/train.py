@@ -51,11 +51,8 @@ import numpy as np
 
 from npml.bench import Report, compare, load_average, peer
 from npml.bench.chapters._train_breakdown import _breakdown_rows
-from npml.bench.chapters._train_breakdown import breakdown as breakdown  # re-export
-from npml.bench.chapters._train_models import (  # noqa: F401  (LR, WEIGHT_DECAY re-exported)
+from npml.bench.chapters._train_models import (
     GPT,
-    LR,
-    WEIGHT_DECAY,
     batch,
     npml_model,
     npml_step,
