@@ -70,7 +70,9 @@ def build_parser(default_out: str | os.PathLike[str] = DEFAULT_OUT) -> argparse.
         description="The npml benchmark report: npml against PyTorch, scikit-learn and "
         "NumPy, measured in the same run, one table per chapter.",
         epilog=f"OMP_WAIT_POLICY defaults to {OMP_WAIT_POLICY!r} (idle OpenMP workers must "
-        "not spin between contenders); set it in the environment to override.",
+        "not spin between contenders); set it in the environment to override. The load "
+        "average is recorded during the run; when it rises above the core count, the "
+        "summary warns that the ratios were measured under competition.",
     )
     size = parser.add_mutually_exclusive_group()
     size.add_argument(

@@ -81,7 +81,26 @@ class Report:
         self.plot_files: list[str] = []
         self.chapter_name = ""
         self.started = time.time()
+        self.cores = os.cpu_count() or 1
         self.load_at_start = load_average()
+        self.load_max = self.load_at_start
+
+    # -- competition for the cores ---------------------------------------------------------
+    def sample_load(self) -> float | None:
+        """Read the load average now and keep the highest seen during the run.
+
+        Called at each chapter and row, so a burst of competition in the middle of a run
+        is noticed even when the machine is quiet at the start and at the end.
+        """
+        load = load_average()
+        if load is not None and (self.load_max is None or load > self.load_max):
+            self.load_max = load
+        return load
+
+    @property
+    def contended(self) -> bool:
+        """Whether the load average rose above the core count at some point of the run."""
+        return self.load_max is not None and self.load_max > self.cores
 
     # -- sizes by mode ---------------------------------------------------------------------
     def pick(self, tiny: Any, quick: Any, full: Any) -> Any:
@@ -110,6 +129,7 @@ class Report:
     def chapter(self, name: str, title: str) -> None:
         """Start a chapter's table."""
         self.chapter_name = name
+        self.sample_load()
         self._print()
         self._print(f"## {title}  [{name}]")
         self._print(" | ".join(self.COLUMNS))
@@ -149,6 +169,7 @@ class Report:
         extra : dict
             More fields for the JSON (GFLOP/s, fitted intervals, ...).
         """
+        self.sample_load()
         ratio, target_text, met = judge(value, peer, peer_value, target, met)
         r = Row(
             chapter=self.chapter_name,
@@ -210,11 +231,24 @@ class Report:
         return str(path)
 
     def summary(self) -> tuple[int, int]:
-        """Print the targets met and missed; return ``(met, missed)``."""
+        """Print the targets met and missed; return ``(met, missed)``.
+
+        When the load average rose above the core count during the run, the summary says
+        so first: other processes competed for the cores, and the ratios (and so the
+        verdicts) may be unreliable.
+        """
+        self.sample_load()
         judged = [r for r in self.rows if r.met is not None]
         missed = [r for r in judged if not r.met]
         self._print()
         self._print(f"## Summary: {len(judged) - len(missed)} of {len(judged)} targets met")
+        if self.contended:
+            self._print(
+                f"  WARNING: the load average reached {self.load_max:.2f} on {self.cores} "
+                "cores during this run: other processes competed for the cores, so the "
+                "ratios were measured under competition and may be unreliable; rerun on a "
+                "quiet machine before trusting a verdict."
+            )
         for r in missed:
             ratio = "" if r.ratio is None else f" (measured {r.ratio:.2f}x)"
             self._print(f"  MISSED [{r.chapter}] {r.case}: target {r.target}{ratio}")
@@ -231,7 +265,9 @@ class Report:
                 "platform": platform.platform(),
                 "cpu_count": os.cpu_count(),
                 "load_average_at_start": self.load_at_start,
-                "load_average_at_end": load_average(),
+                "load_average_at_end": self.sample_load(),
+                "load_average_max": self.load_max,
+                "contended": self.contended,
             },
             "plots": self.plot_files,
             "rows": [jsonable(asdict(r)) for r in self.rows],
