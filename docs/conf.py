@@ -22,7 +22,8 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))  # document this checkout, whatever npml is installed
-os.environ.setdefault("PYTHONPATH", str(ROOT))  # ... and run the notebooks' kernels on it too
+# ... and run the notebooks' kernels on it too (they inherit the environment)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 import npml  # noqa: E402
 
