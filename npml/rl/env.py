@@ -37,7 +37,7 @@ class TabularEnv:
         The state reached by taking action ``a`` in state ``s``.
     reward : array_like of float, shape (S, A)
         The reward of that transition.
-    done : array_like of bool, shape (S, A)
+    done : array_like of bool (or 0/1), shape (S, A)
         Whether that transition ends the episode (reaches a terminal state).
     start : int
         The state every episode starts in.
@@ -65,7 +65,10 @@ class TabularEnv:
         next_state = check_array(next_state, "next_state", ndim=2, dtype="int", min_size=1)
         S, A = next_state.shape
         reward = check_array(reward, "reward", ndim=2)
-        done = check_array(done, "done", ndim=2, dtype="bool")
+        done = check_array(done, "done", ndim=2, dtype=None)
+        if done.dtype.kind in "iu" and np.isin(done, (0, 1)).all():
+            done = done.astype(bool)  # 0/1 flags are accepted as booleans
+        done = check_array(done, "done", dtype="bool")
         for name, table in (("reward", reward), ("done", done)):
             if table.shape != (S, A):
                 raise ValueError(f"{name} has shape {table.shape}; expected {(S, A)}")
