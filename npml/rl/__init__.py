@@ -32,6 +32,7 @@ _WHERE = {
     "Rollout": "evaluation",
     "rollout": "evaluation",
     "policy_return": "evaluation",
+    "sample_returns": "evaluation",
 }
 
 __all__ = sorted(_WHERE)

@@ -1,5 +1,5 @@
-"""Evaluating a fixed policy: one sampled episode (:func:`rollout`) or its exact expected
-return (:func:`policy_return`).
+"""Evaluating a fixed policy: one sampled episode (:func:`rollout`), many in Numba
+(:func:`sample_returns`), or the exact expected return (:func:`policy_return`).
 
 For a policy :math:`\\pi(a \\mid s)` on a deterministic finite MDP, the expected return
 :math:`V(s) = \\mathbb{E}_\\pi[\\sum_t \\gamma^t r_t \\mid s_0 = s]` solves the Bellman
@@ -25,8 +25,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from npml._checks import as_rng, check_array, check_scalar
-from npml.rl.tabular import MAX_STEPS, check_env, episode_cap, epsilon_greedy_policy
+from npml._checks import as_rng, check_array, check_choice, check_scalar
+from npml.rl import _tabular_kernels as _k
+from npml.rl.tabular import (
+    MAX_STEPS,
+    check_env,
+    episode_cap,
+    epsilon_greedy_policy,
+    epsilon_schedule,
+    run_episodes,
+)
 
 
 class Rollout(NamedTuple):
@@ -103,6 +111,48 @@ def rollout(
     return Rollout(np.array(states, dtype=np.int64), np.array(actions, dtype=np.int64),
                    np.array(rewards, dtype=np.float64), float(np.sum(rewards)),
                    terminated)  # fmt: skip
+
+
+def sample_returns(
+    env: Any,
+    Q: Any,
+    epsilon: float,
+    n_episodes: int,
+    rng: None | int | np.random.Generator = None,
+    max_steps: int = MAX_STEPS,
+    impl: str = "numba",
+) -> np.ndarray:
+    """Returns of ``n_episodes`` fresh episodes of the epsilon-greedy policy of a frozen ``Q``.
+
+    The learners' episode loop with step size 0 (so ``Q`` never changes): the Monte Carlo
+    counterpart of :func:`policy_return`, with the same greedy tie-breaking.
+
+    Parameters
+    ----------
+    env : TabularEnv
+    Q : array_like, shape (S, A)
+    epsilon : float in [0, 1]
+    n_episodes : int
+    rng : None, int or numpy.random.Generator
+    max_steps : int, default 10_000
+    impl : {"numba", "python"}, default "numba"
+
+    Returns
+    -------
+    ndarray, shape (n_episodes,)
+        The undiscounted return of each episode.
+    """
+    check_env(env)
+    Q = check_array(Q, "Q", ndim=2, dtype=np.float64, copy=True)
+    if Q.shape != (env.n_states, env.n_actions):
+        raise ValueError(f"Q has shape {Q.shape}; expected {(env.n_states, env.n_actions)}")
+    check_scalar(n_episodes, "n_episodes", kind=int, low=1)
+    check_choice(impl, "impl", ("numba", "python"))
+    cap = episode_cap(env, max_steps)
+    epsilons = epsilon_schedule(epsilon, int(n_episodes))
+    Q = np.ascontiguousarray(Q)
+    out = run_episodes(env, _k.Q_LEARNING, 0.0, 1.0, epsilons, cap, Q, as_rng(rng), False, impl)
+    return out.returns
 
 
 def policy_return(env: Any, Q: Any, epsilon: float = 0.0, gamma: float = 1.0) -> float:

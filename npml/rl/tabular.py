@@ -96,8 +96,11 @@ def epsilon_schedule(epsilon: Any, n_episodes: int) -> np.ndarray:
                 f"epsilon has shape {values.shape}; expected ({n_episodes},), one per episode"
             )
     if values.min() < 0 or values.max() > 1:
-        bad = values[(values < 0) | (values > 1)][0]
-        raise ValueError(f"epsilon={bad!r} is out of range; expected 0 <= epsilon <= 1")
+        i = int(np.flatnonzero((values < 0) | (values > 1))[0])
+        raise ValueError(
+            f"epsilon={float(values[i])!r} (episode {i}) is out of range; "
+            "expected 0 <= epsilon <= 1"
+        )
     return np.ascontiguousarray(values)
 
 
@@ -117,8 +120,19 @@ def _td_control(env, method, n_episodes, alpha, epsilon, gamma, rng, max_steps, 
         if Q0.ndim == 2 and Q0.shape != (S, A):
             raise ValueError(f"initial_Q has shape {Q0.shape}; expected {(S, A)}")
         Q[...] = Q0
-    rng = as_rng(rng)
+    return run_episodes(env, method, float(alpha), float(gamma), epsilons, cap, Q, as_rng(rng),
+                        record, impl)  # fmt: skip
+
+
+def run_episodes(env, method, alpha, gamma, epsilons, cap, Q, rng, record, impl) -> TabularResult:
+    """Drive the episode kernel (validated arguments; ``Q`` is updated in place).
+
+    Refills the uniforms ``u`` whenever fewer than ``cap + 1`` are left, keeping the unused
+    tail, so the run sees one stream whatever the chunk size. ``alpha = 0`` evaluates the
+    epsilon-greedy policy of ``Q`` without learning (:func:`npml.rl.sample_returns`).
+    """
     run = _k._td_episodes_kernel if impl == "numba" else _k._td_episodes_reference
+    n_episodes = len(epsilons)
     returns = np.zeros(n_episodes)
     lengths = np.zeros(n_episodes, dtype=np.int64)
     tables = (env.next_state, env.reward, env.done, int(env.start))
@@ -128,7 +142,7 @@ def _td_control(env, method, n_episodes, alpha, epsilon, gamma, rng, max_steps, 
         u = np.concatenate([u[pos:], rng.random(chunk)])  # keep the unused tail: one stream
         pos = 0
         h = (np.empty(len(u), np.int64), np.empty(len(u), np.int64), np.empty(len(u)))
-        ep, pos, n = run(*tables, method, float(alpha), float(gamma), epsilons, cap,
+        ep, pos, n = run(*tables, method, alpha, gamma, epsilons, cap,
                          u, pos, ep, Q, returns, lengths, *h)  # fmt: skip
         if record:
             hist.append(tuple(x[:n] for x in h))

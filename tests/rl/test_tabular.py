@@ -133,3 +133,15 @@ def test_rollout_policies():
     pi[:, 1] = 1.0
     r = rollout(env, pi, rng=0, max_steps=5)  # into the cliff and back, 5 times
     assert (r.return_, r.terminated) == (-500.0, False)
+
+
+def test_sample_returns_twins_and_frozen_q():
+    from npml.rl import sample_returns
+
+    env = CliffWalking()
+    Q = sarsa(env, 50, rng=1).Q
+    before = Q.copy()
+    a = sample_returns(env, Q, 0.1, 200, rng=2)
+    b = sample_returns(env, Q, 0.1, 200, rng=2, impl="python")
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(Q, before)  # the caller's table is untouched
