@@ -2,7 +2,7 @@
 the behaviour policy is greedy.
 
 Example 6.6 (epsilon 0.1, alpha 0.5, 500 episodes, seeds 0-19): SARSA's online return is
-clearly higher than Q-learning's (measured here: about -28 against -53; the book's figure
+clearly higher than Q-learning's (measured here: about -28 against -51; the book's figure
 shows about -25 against -50); Q-learning's greedy path is the 13-step edge path on every
 seed. SARSA's greedy path is never the edge path, and keeps off the edge entirely on most
 seeds (13 of these 20; 29 of seeds 0-39), in row 0 or row 1: its constant step size keeps
