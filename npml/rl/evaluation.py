@@ -29,11 +29,11 @@ from npml._checks import as_rng, check_array, check_choice, check_scalar
 from npml.rl import _tabular_kernels as _k
 from npml.rl.tabular import (
     MAX_STEPS,
+    _run_episodes,
     check_env,
     episode_cap,
     epsilon_greedy_policy,
     epsilon_schedule,
-    run_episodes,
 )
 
 
@@ -151,7 +151,7 @@ def sample_returns(
     cap = episode_cap(env, max_steps)
     epsilons = epsilon_schedule(epsilon, int(n_episodes))
     Q = np.ascontiguousarray(Q)
-    out = run_episodes(env, _k.Q_LEARNING, 0.0, 1.0, epsilons, cap, Q, as_rng(rng), False, impl)
+    out = _run_episodes(env, _k.Q_LEARNING, 0.0, 1.0, epsilons, cap, Q, as_rng(rng), False, impl)
     return out.returns
 
 

@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from npml._checks import as_rng, check_array, check_choice, check_scalar
+from npml._checks import _short, as_rng, check_array, check_bool, check_choice, check_scalar
 from npml.rl import _tabular_kernels as _k
 
 #: Default cap on the steps of one episode (early random episodes can wander for thousands).
@@ -58,12 +58,29 @@ class TabularResult(NamedTuple):
 
 
 def check_env(env: Any) -> None:
-    """Raise ``TypeError`` unless ``env`` carries the tables npml.rl's kernels read."""
+    """Raise ``TypeError`` unless ``env`` carries the tables npml.rl's kernels read.
+
+    :class:`npml.rl.TabularEnv` builds them so; another object passes if it has the same
+    attributes as C-contiguous arrays of the same dtypes and shapes.
+    """
     for attr in ("next_state", "reward", "done", "start", "n_states", "n_actions"):
         if not hasattr(env, attr):
             raise TypeError(
                 f"env of type {type(env).__name__} has no {attr!r}; expected a "
                 "npml.rl.TabularEnv (or an object with its transition tables)"
+            )
+    shape = (env.n_states, env.n_actions)
+    for attr, dtype in (("next_state", np.int64), ("reward", np.float64), ("done", np.bool_)):
+        table = getattr(env, attr)
+        if (
+            not isinstance(table, np.ndarray)
+            or table.dtype != dtype
+            or table.shape != shape
+            or not table.flags.c_contiguous
+        ):
+            raise TypeError(
+                f"env.{attr} is {_short(table)}; expected a C-contiguous {np.dtype(dtype)} "
+                f"array of shape {shape} (build the env with npml.rl.TabularEnv)"
             )
 
 
@@ -111,6 +128,7 @@ def _td_control(env, method, n_episodes, alpha, epsilon, gamma, rng, max_steps, 
     check_scalar(alpha, "alpha", low=0.0, high=1.0, low_inclusive=False)
     check_scalar(gamma, "gamma", low=0.0, high=1.0)
     check_choice(impl, "impl", ("numba", "python"))
+    record = check_bool(record, "record")
     cap = episode_cap(env, max_steps)
     epsilons = epsilon_schedule(epsilon, int(n_episodes))
     S, A = env.n_states, env.n_actions
@@ -120,11 +138,22 @@ def _td_control(env, method, n_episodes, alpha, epsilon, gamma, rng, max_steps, 
         if Q0.ndim == 2 and Q0.shape != (S, A):
             raise ValueError(f"initial_Q has shape {Q0.shape}; expected {(S, A)}")
         Q[...] = Q0
-    return run_episodes(env, method, float(alpha), float(gamma), epsilons, cap, Q, as_rng(rng),
-                        record, impl)  # fmt: skip
+    return _run_episodes(env, method, float(alpha), float(gamma), epsilons, cap, Q,
+                         as_rng(rng), record, impl)  # fmt: skip
 
 
-def run_episodes(env, method, alpha, gamma, epsilons, cap, Q, rng, record, impl) -> TabularResult:
+def _run_episodes(
+    env: Any,
+    method: int,
+    alpha: float,
+    gamma: float,
+    epsilons: np.ndarray,
+    cap: int,
+    Q: np.ndarray,
+    rng: np.random.Generator,
+    record: bool,
+    impl: str,
+) -> TabularResult:
     """Drive the episode kernel (validated arguments; ``Q`` is updated in place).
 
     Refills the uniforms ``u`` whenever fewer than ``cap + 1`` are left, keeping the unused

@@ -44,6 +44,12 @@ def _stepped_to_the_end():
     return env
 
 
+class _ListEnv:
+    """Has the attributes of an env, but its tables are lists."""
+
+    next_state, reward, done, start, n_states, n_actions = [[0]], [[0.0]], [[True]], 0, 1, 1
+
+
 def _bandit():
     return BernoulliBandit(3, [0.2, 0.5, 0.9])
 
@@ -273,6 +279,10 @@ for _name, _f in LEARNERS.items():
             (3, 4))), ValueError, r"initial_Q has shape \(3, 4\)"),
         (f"{_name} impl", lambda f=_f: f(CliffWalking(), 5, impl="torch"), ValueError,
          r"impl='torch'"),
+        (f"{_name} record", lambda f=_f: f(CliffWalking(), 5, record="yes"), TypeError,
+         r"record='yes'"),
+        (f"{_name} env tables", lambda f=_f: f(_ListEnv(), 5), TypeError,
+         r"env\.next_state is \[\[0\]\]; expected a C-contiguous int64 array of shape"),
     ]  # fmt: skip
 
 COVERS = frozenset(
