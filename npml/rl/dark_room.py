@@ -6,11 +6,13 @@ the centre and lasts ``episode_length`` steps (20); the agent observes only its 
 
 .. math::
 
-    r_t = [\\,s_{t+1} = g\\,], \\qquad G = \\sum_{t=0}^{T-1} r_t \\le T - d(c, g),
+    r_t = [\\,s_{t+1} = g\\,], \\qquad G = \\sum_{t=0}^{T-1} r_t \\le T - d(c, g) + 1,
 
-with ``d`` the Manhattan distance from the centre ``c``. Reaching the goal does not end the
-episode: the agent should stay there (action 4, the no-op). An agent that does not know ``g``
-must find it by exploring, and remember it across episodes: that is the in-context task.
+with ``d`` the Manhattan distance from the centre ``c`` (met by walking straight to the goal
+and staying; the bound is ``T`` when the goal is the centre). Reaching the goal does not end
+the episode: the agent should stay there (action 4, the no-op). An agent that does not know
+``g`` must find it by exploring, and remember it across episodes: that is the in-context
+task.
 
 State ``s = y * size + x`` with ``x`` the column and ``y`` the row (row 0 at the top); it is a
 one-to-one function of the observation ``(x, y)``, which :meth:`DarkRoom.position` returns.
