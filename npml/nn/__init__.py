@@ -15,6 +15,8 @@ from npml.nn.attention import (
     causal_mask,
     scaled_dot_product_attention,
 )
+from npml.nn.conv import Conv2d, conv2d_backward, conv2d_forward
+from npml.nn.conv1d import Conv1d, conv1d_backward, conv1d_forward
 from npml.nn.dropout import Dropout, dropout_backward, dropout_forward
 from npml.nn.embedding import Embedding, embedding_backward, embedding_forward
 from npml.nn.ffn import FeedForward, ffn_backward, ffn_forward
@@ -45,6 +47,8 @@ from npml.nn.rope import (
 from npml.nn.transformer import TransformerDecoderLayer, TransformerEncoderLayer
 
 __all__ = [
+    "Conv1d",
+    "Conv2d",
     "GELU",
     "Dropout",
     "Embedding",
@@ -67,6 +71,10 @@ __all__ = [
     "attention_backward",
     "attention_forward",
     "causal_mask",
+    "conv1d_backward",
+    "conv1d_forward",
+    "conv2d_backward",
+    "conv2d_forward",
     "dropout_backward",
     "dropout_forward",
     "embedding_backward",
