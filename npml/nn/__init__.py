@@ -17,6 +17,11 @@ from npml.nn.attention import (
 )
 from npml.nn.conv import Conv2d, conv2d_backward, conv2d_forward
 from npml.nn.conv1d import Conv1d, conv1d_backward, conv1d_forward
+from npml.nn.conv_transpose import (
+    ConvTranspose2d,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
+)
 from npml.nn.dropout import Dropout, dropout_backward, dropout_forward
 from npml.nn.embedding import Embedding, embedding_backward, embedding_forward
 from npml.nn.ffn import FeedForward, ffn_backward, ffn_forward
@@ -49,6 +54,7 @@ from npml.nn.transformer import TransformerDecoderLayer, TransformerEncoderLayer
 __all__ = [
     "Conv1d",
     "Conv2d",
+    "ConvTranspose2d",
     "GELU",
     "Dropout",
     "Embedding",
@@ -75,6 +81,8 @@ __all__ = [
     "conv1d_forward",
     "conv2d_backward",
     "conv2d_forward",
+    "conv_transpose2d_backward",
+    "conv_transpose2d_forward",
     "dropout_backward",
     "dropout_forward",
     "embedding_backward",

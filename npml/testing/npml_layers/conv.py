@@ -12,10 +12,13 @@ import numpy as np
 from npml.nn import (
     Conv1d,
     Conv2d,
+    ConvTranspose2d,
     conv1d_backward,
     conv1d_forward,
     conv2d_backward,
     conv2d_forward,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
 )
 from npml.testing._registry import ErrorInput, LayerInfo, Sample, register
 from npml.testing.npml_layers._util import backward_before_forward, randn, torch_oracle
@@ -226,5 +229,105 @@ register(
         error_inputs=conv1d_module_errors,
         checked_inputs=("x",),
         covers=("Conv1d",),
+    )
+)
+
+
+# ---- conv_transpose2d -----------------------------------------------------------------------
+CONVT_CASES = [  # (B, C_in, H, W), C_out, (K_h, K_w), stride, padding, output_padding, groups, d
+    ((1, 3, 3, 4), 2, (3, 3), 1, 0, 0, 1, 1),  # batch 1
+    ((2, 2, 3, 3), 3, (4, 4), 2, 1, 0, 1, 1),  # the 2x upsampling of DCGAN
+    ((2, 2, 3, 4), 2, (3, 2), 2, (1, 0), (1, 1), 1, 1),  # output_padding, odd output
+    ((1, 4, 3, 3), 6, (3, 3), 1, 2, 0, 2, 1),  # groups 2, padding larger than the kernel's half
+    ((2, 3, 4, 3), 3, (3, 3), 2, 1, 1, 3, 1),  # depthwise
+    ((1, 2, 4, 4), 2, (3, 3), 1, 1, 1, 1, 2),  # dilation 2 (output_padding < dilation)
+    ((2, 3, 2, 3), 4, (1, 1), 1, 0, 0, 1, 1),  # K = 1
+]
+
+
+def convt_samples(rng, dtype):
+    for x_shape, C_out, (kh, kw), s, p, op, g, d in CONVT_CASES:
+        kwargs = {
+            "x": randn(rng, x_shape, dtype),
+            "W": randn(rng, (x_shape[1], C_out // g, kh, kw), dtype),
+            "b": randn(rng, (C_out,), dtype) if s == 2 or g > 1 else None,
+            "stride": s,
+            "padding": p,
+            "output_padding": op,
+            "groups": g,
+            "dilation": d,
+        }
+        desc = f"x{x_shape} C_out={C_out} k={(kh, kw)} s={s} p={p} op={op} g={g} d={d}"
+        yield Sample(kwargs, desc + ("" if kwargs["b"] is not None else " no b"))
+
+
+def convt_oracle(sample, dout):
+    import torch
+
+    kw = sample.kwargs
+    arrays = {k: kw[k] for k in ("x", "W", "b") if kw[k] is not None}
+    const = {k: kw[k] for k in ("stride", "padding", "output_padding", "groups", "dilation")}
+
+    def conv(x, W, b=None, **c):
+        return torch.nn.functional.conv_transpose2d(x, W, b, **c)
+
+    return torch_oracle(conv, arrays, dout, **const)
+
+
+def convt_errors(rng, dtype):
+    x, W = randn(rng, (2, 4, 3, 3), dtype), randn(rng, (4, 3, 3, 3), dtype)
+    f = conv_transpose2d_forward
+    yield ErrorInput("x", lambda: f(x[:, :3], W), match="channels")
+    yield ErrorInput("W", lambda: f(x, W[0]))
+    yield ErrorInput("stride", lambda: f(x, W, stride=0))
+    yield ErrorInput("output_padding", lambda: f(x, W, stride=2, output_padding=2))
+    yield ErrorInput("padding", lambda: f(x, W, padding=4), match="empty")
+    yield ErrorInput("groups", lambda: f(x, W, groups=3), match="divide")
+    yield ErrorInput("b", lambda: f(x, W, np.ones(4, dtype)))
+
+
+register(
+    LayerInfo(
+        "conv_transpose2d",
+        conv_transpose2d_forward,
+        conv_transpose2d_backward,
+        ("x", "W", "b"),
+        convt_samples,
+        oracle=convt_oracle,
+        error_inputs=convt_errors,
+        checked_inputs=("x",),
+        covers=("conv_transpose2d_forward", "conv_transpose2d_backward"),
+    )
+)
+
+
+def convt_module_samples(rng, dtype):
+    m = ConvTranspose2d(3, 2, 4, stride=2, padding=1, rng=rng, dtype=dtype)
+    yield Sample({"x": randn(rng, (2, 3, 3, 4), dtype)}, "3->2 k=4 s=2 p=1", m)
+    m = ConvTranspose2d(4, 2, 3, stride=2, output_padding=1, groups=2, bias=False, rng=rng,
+                        dtype=dtype)  # fmt: skip
+    yield Sample({"x": randn(rng, (1, 4, 3, 3), dtype)}, "groups 2, output_padding, no bias", m)
+
+
+def convt_module_errors(rng, dtype):
+    m = ConvTranspose2d(3, 4, 3, rng=0, dtype=dtype)
+    yield ErrorInput("x", lambda: m(randn(rng, (2, 2, 5, 5), dtype)), match="channels")
+    yield ErrorInput("C_out", lambda: ConvTranspose2d(3, 0, 3))
+    yield ErrorInput("groups", lambda: ConvTranspose2d(4, 6, 3, groups=4))
+    yield ErrorInput("bias", lambda: ConvTranspose2d(3, 2, 3, bias=1), TypeError)
+    yield backward_before_forward(lambda: ConvTranspose2d(2, 2, 1))
+
+
+register(
+    LayerInfo(
+        "ConvTranspose2d",
+        None,
+        None,
+        ("x",),
+        convt_module_samples,
+        module=True,
+        error_inputs=convt_module_errors,
+        checked_inputs=("x",),
+        covers=("ConvTranspose2d",),
     )
 )
