@@ -18,6 +18,13 @@ from npml.nn.attention import (
     causal_mask,
     scaled_dot_product_attention,
 )
+from npml.nn.conv import Conv2d, conv2d_backward, conv2d_forward
+from npml.nn.conv1d import Conv1d, conv1d_backward, conv1d_forward
+from npml.nn.conv_transpose import (
+    ConvTranspose2d,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
+)
 from npml.nn.dropout import Dropout, dropout_backward, dropout_forward
 from npml.nn.embedding import Embedding, embedding_backward, embedding_forward
 from npml.nn.ffn import FeedForward, ffn_backward, ffn_forward
@@ -59,6 +66,9 @@ from npml.nn.transformer import TransformerDecoderLayer, TransformerEncoderLayer
 from npml.nn.upsample import Upsample, upsample_backward, upsample_forward
 
 __all__ = [
+    "Conv1d",
+    "Conv2d",
+    "ConvTranspose2d",
     "GELU",
     "AvgPool2d",
     "Dropout",
@@ -89,6 +99,12 @@ __all__ = [
     "avg_pool2d_backward",
     "avg_pool2d_forward",
     "causal_mask",
+    "conv1d_backward",
+    "conv1d_forward",
+    "conv2d_backward",
+    "conv2d_forward",
+    "conv_transpose2d_backward",
+    "conv_transpose2d_forward",
     "dropout_backward",
     "dropout_forward",
     "embedding_backward",

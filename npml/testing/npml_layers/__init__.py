@@ -13,6 +13,7 @@ every public name is in one or the other.
 from npml.testing.npml_layers import (  # noqa: F401  (importing them registers their entries)
     attention,
     blocks,
+    conv,
     dense,
     elementwise,
     multihead,
