@@ -75,7 +75,9 @@ def upsample_forward(
     cache : UpsampleCache
     """
     _check_mode(mode, align_corners)
-    x = check_array(x, "x", ndim=(3, 4) if mode == "nearest" else 4)
+    x = check_array(x, "x", ndim=(3, 4))
+    if mode == "bilinear" and x.ndim != 4:
+        raise ValueError(f"x has shape {x.shape}; mode='bilinear' needs an image (B, C, H, W)")
     in_size = x.shape[2:]
     values = _resolve_values(scale_factor, size, len(in_size))
     if size is None:
