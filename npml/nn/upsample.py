@@ -25,12 +25,17 @@ so the backward pass is the same two products with the matrices transposed. Outp
 These are the conventions of ``torch.nn.functional.interpolate``. The DDPM and GLIDE U-Nets
 upsample by nearest neighbour followed by a convolution (Ho et al. 2020, arXiv:2006.11239;
 Nichol et al. 2021, arXiv:2112.10741). Each product is one ``tensordot`` (one BLAS call);
-:math:`A` is dense, which costs :math:`O(m n)` per row of pixels, negligible at the image
-sizes of the notes.
+:math:`A` is dense, which costs :math:`O(m n)` per row of pixels. Nearest upsampling by an
+integer factor (the U-Nets' case) copies each pixel into its :math:`s_h \\times s_w` block
+by strided assignment instead, and sums the blocks back in the backward pass: the same map,
+tested equal to the matrices and three to four times faster (forward and backward at
+``(16, 64, 32, 32)`` in float32, measured on 2 loaded cores: 120-220 ms against 530-730 ms;
+torch took 300-360 ms in the same run).
 """
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from typing import NamedTuple
 
@@ -45,6 +50,7 @@ MODES = ("nearest", "bilinear")
 class UpsampleCache(NamedTuple):
     A: tuple[np.ndarray, ...]  # one (m, n) matrix per spatial axis: (A_T,) or (A_H, A_W)
     x_shape: tuple[int, ...]  # (B, C, T) or (B, C, H, W)
+    repeat: tuple[int, ...] | None = None  # integer factors when nearest repeats pixels
 
 
 def upsample_forward(
@@ -88,6 +94,8 @@ def upsample_forward(
         _matrix(n, m, s, mode, align_corners, x.dtype)
         for n, m, s in zip(in_size, out_size, factors)
     )
+    if mode == "nearest" and size is None:  # the U-Nets' case: same result, 2x faster
+        return _repeat_forward(x, factors), UpsampleCache(A, x.shape, factors)
     y = x
     for axis, A_axis in enumerate(A, start=2):
         y = _apply(A_axis, y, axis)  # resample one spatial axis: (B, C, ..., m, ...)
@@ -106,8 +114,10 @@ def upsample_backward(dout: np.ndarray, cache: UpsampleCache) -> np.ndarray:
     -------
     dx : ndarray, shape (B, C, *in_size)
     """
-    A, x_shape = cache
+    A, x_shape, repeat = cache
     dout = check_dout(dout, (*x_shape[:2], *(a.shape[0] for a in A)))
+    if repeat is not None:
+        return _repeat_backward(dout, repeat)
     dx = dout
     for axis, A_axis in enumerate(A, start=2):
         dx = _apply(A_axis.T, dx, axis)  # undo one axis's resampling: (B, C, ..., n, ...)
@@ -118,6 +128,31 @@ def _apply(A: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
     """``A`` (m, n) applied along ``axis`` of ``x`` (length n): one BLAS product."""
     y = np.tensordot(A, x, axes=(1, axis))  # (m, *other axes)
     return np.ascontiguousarray(np.moveaxis(y, 0, axis))
+
+
+def _repeat_forward(x: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
+    """Nearest upsampling by integer factors: pixel ``i`` is copied to ``s i + u``, ``u < s``.
+
+    Equal to the product with the 0/1 matrices (tested); one strided copy per offset ``u``.
+    """
+    y = np.empty((*x.shape[:2], *(n * s for n, s in zip(x.shape[2:], factors))), x.dtype)
+    for offset in itertools.product(*(range(s) for s in factors)):
+        y[_strided(offset, factors)] = x
+    return y
+
+
+def _repeat_backward(dout: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
+    """Adjoint of :func:`_repeat_forward`: each input pixel sums its ``prod(factors)`` copies."""
+    offsets = itertools.product(*(range(s) for s in factors))
+    dx = dout[_strided(next(offsets), factors)].copy()  # offset (0, ..., 0)
+    for offset in offsets:
+        dx += dout[_strided(offset, factors)]
+    return dx
+
+
+def _strided(offset: tuple[int, ...], factors: tuple[int, ...]) -> tuple[slice, ...]:
+    """Index of the output pixels ``s i + u`` (per spatial axis) for one offset ``u``."""
+    return (slice(None), slice(None), *(slice(u, None, s) for u, s in zip(offset, factors)))
 
 
 def _matrix(

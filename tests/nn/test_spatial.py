@@ -153,6 +153,29 @@ def test_bilinear_align_corners_keeps_the_corner_pixels(rng):
         np.testing.assert_allclose(y[:, :, i, j], x[:, :, i, j], rtol=1e-13)
 
 
+@pytest.mark.parametrize(
+    ("shape", "factors"), [((2, 3, 4, 5), (2, 2)), ((1, 2, 3, 4), (3, 1)), ((2, 3, 7), (4,))]
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nearest_repeat_path_equals_the_matrix_product(shape, factors, dtype, rng):
+    """Integer-factor nearest upsampling copies pixels; the 0/1 matrices are its definition."""
+    from npml.nn import upsample
+
+    x = rng.standard_normal(shape).astype(dtype)
+    y, cache = upsample_forward(x, factors)
+    assert cache.repeat == factors
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = upsample_backward(dy, cache)
+    want_y, want_dx = x, dy
+    for axis, A in enumerate(cache.A, start=2):
+        want_y = upsample._apply(A, want_y, axis)
+        want_dx = upsample._apply(A.T, want_dx, axis)
+    np.testing.assert_array_equal(y, want_y)
+    tol = 1e-6 if dtype == np.float32 else 1e-14  # sums of 4 terms of order 1, in two orders
+    np.testing.assert_allclose(dx, want_dx, rtol=tol, atol=tol)
+    assert y.dtype == dx.dtype == dtype
+
+
 def test_upsample_backward_is_the_adjoint(rng):
     """<A x, dy> = <x, A^T dy>: the backward is the transposed linear map."""
     x = rng.standard_normal((2, 3, 4, 5))
