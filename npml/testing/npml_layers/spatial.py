@@ -247,6 +247,34 @@ def group_norm_oracle(sample, dout):
     return torch_oracle(fn, arrays, dout)
 
 
+def group_norm_twin_samples(rng, dtype):
+    """Above ``layer_norm.KERNEL_MIN_SIZE`` elements, so the rows take layer norm's kernels."""
+    for shape, G in [((4, 64, 8, 8), 32), ((3, 12, 130), 4)]:
+        C = shape[1]
+        kwargs = {"x": randn(rng, shape, dtype, scale=2.0) + 1.0, "num_groups": G}
+        kwargs |= {"gamma": randn(rng, (C,), dtype), "beta": randn(rng, (C,), dtype)}
+        yield Sample(kwargs, f"x{shape}, G={G}")
+
+
+def group_norm_twin(sample, dout):
+    """Group norm written out with layer norm's NumPy twins on the (B * G, D) rows."""
+    from npml.nn import layer_norm
+
+    kw = sample.kwargs
+    x, G, gamma, beta = kw["x"], kw["num_groups"], kw["gamma"], kw["beta"]
+    rows = x.reshape(x.shape[0] * G, -1)  # (B*G, D)
+    one, zero = np.ones(rows.shape[1], x.dtype), np.zeros(rows.shape[1], x.dtype)
+    x_hat, cache = layer_norm._layer_norm_forward_reference(rows, one, zero, 1e-5)
+    channel = (-1,) + (1,) * (x.ndim - 2)
+    x_hat = x_hat.reshape(x.shape)
+    out = x_hat * gamma.reshape(channel) + beta.reshape(channel)
+    g = (dout * gamma.reshape(channel)).reshape(rows.shape)
+    dx, _, _ = layer_norm._layer_norm_backward_reference(g, cache)
+    axes = (0, *range(2, x.ndim))
+    grads = {"x": dx.reshape(x.shape), "gamma": np.sum(dout * x_hat, axis=axes)}
+    return out, grads | {"beta": dout.sum(axis=axes)}
+
+
 def group_norm_errors(rng, dtype):
     x, g = randn(rng, (2, 6, 3, 3), dtype), np.ones(6, dtype)
     yield ErrorInput("num_groups", lambda: group_norm_forward(x, 4, g, g), match="divide")
@@ -267,6 +295,8 @@ register(
         group_norm_samples,
         oracle=group_norm_oracle,
         error_inputs=group_norm_errors,
+        twin=group_norm_twin,
+        twin_samples=group_norm_twin_samples,
         checked_inputs=("x",),
         covers=("group_norm_forward", "group_norm_backward"),
     )
