@@ -20,7 +20,7 @@ import io
 import numpy as np
 import pytest
 
-from npml.analysis import token_edit_distance
+from npml.analysis import exact_match, token_accuracy, token_edit_distance
 from npml.bench import Report, matmul_peak_gflops, peak_memory, peer
 from npml.linear import elastic_net_penalty, elastic_net_prox
 from npml.ops import einsum_path
@@ -321,6 +321,30 @@ CASES = [
     ),  # fmt: skip
     ("token_edit_distance None", lambda: token_edit_distance([1], None), TypeError, "target=None"),
     ("token_edit_distance str", lambda: token_edit_distance("ab", [1]), TypeError, "pred='ab'"),
+    (
+        "token_accuracy floats",  # was 0.0: a 1.5 never equals a token id
+        lambda: token_accuracy([1.5, 2.0], [1, 2]),
+        TypeError,
+        "pred has dtype float64; expected integers",
+    ),
+    (
+        "token_accuracy probabilities",
+        lambda: token_accuracy([1, 2], [0.9, 0.1]),
+        TypeError,
+        "target has dtype float64; expected integers",
+    ),
+    (
+        "exact_match floats",
+        lambda: exact_match(np.full((2, 3), 0.5), np.zeros((2, 3), int)),
+        TypeError,
+        "pred has dtype float64; expected integers",
+    ),
+    (
+        "exact_match complex",
+        lambda: exact_match([1j], [1]),
+        TypeError,
+        "pred has dtype complex128",
+    ),
     # -- bench
     ("Report mode='bogus'", lambda: Report(mode="bogus"), ValueError, "mode='bogus'"),
     ("Report out_dir=3", lambda: Report(out_dir=3), TypeError, "out_dir=3 of type int"),
@@ -382,5 +406,7 @@ def test_the_checked_entry_points_still_compute():
     np.testing.assert_allclose(loss, 3 * np.log(4.0))  # uniform logits: T=3 tokens of log 4
     assert dlogits.shape == _L3.shape
     assert peer("a_module_that_is_not_installed") is None
+    assert token_accuracy([1.0, 2.0], [1, 3]) == 0.5  # whole-number floats are token ids
+    assert exact_match(np.zeros((2, 3)), np.zeros((2, 3), int)) == 1.0
     row = _report().row("c", 2, peer="p", peer_value=np.float64(4.0), target=1)
     assert row.ratio == 0.5 and row.met is True
