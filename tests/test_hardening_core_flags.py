@@ -20,10 +20,11 @@ import pytest
 from npml._estimator import Estimator
 from npml.bench import Report, Row
 from npml.linear import ElasticNet, enet_path
-from npml.nn import Linear, Module, Parameter
+from npml.nn import Linear, Module, Parameter, Upsample, timestep_embedding
 from npml.ops import einsum, einsum_path, l2_norm, logsumexp, std, variance
 from npml.optim import SGD, Adam, AdamW, decay_groups
 from npml.preference import sequence_logps, sequence_logps_forward
+from npml.rl import CliffWalking, expected_sarsa, q_learning, sarsa
 
 
 def _X_y():
@@ -47,6 +48,19 @@ _LOGITS, _TOKENS = np.zeros((2, 3, 4)), np.zeros((2, 3), dtype=np.int64)
 
 # (entry point, flag name, call with the flag set to v)
 FLAGS = [
+    (
+        "Upsample",
+        "align_corners",
+        lambda v: Upsample(scale_factor=2, mode="bilinear", align_corners=v),
+    ),
+    (
+        "timestep_embedding",
+        "flip_sin_to_cos",
+        lambda v: timestep_embedding(np.arange(3), 4, flip_sin_to_cos=v),
+    ),
+    ("sarsa", "record", lambda v: sarsa(CliffWalking(), 1, rng=0, record=v)),
+    ("expected_sarsa", "record", lambda v: expected_sarsa(CliffWalking(), 1, rng=0, record=v)),
+    ("q_learning", "record", lambda v: q_learning(CliffWalking(), 1, rng=0, record=v)),
     ("SGD", "nesterov", lambda v: SGD([Parameter(np.ones(2))], lr=0.1, momentum=0.9, nesterov=v)),
     ("Adam", "amsgrad", lambda v: Adam([Parameter(np.ones(2))], amsgrad=v)),
     ("AdamW", "amsgrad", lambda v: AdamW([Parameter(np.ones(2))], amsgrad=v)),

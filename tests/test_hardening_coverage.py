@@ -88,6 +88,13 @@ EXEMPT = {
         "ScalingResult": "the NamedTuple simulate_scaling returns, no input; "
         "tests/analysis/test_emergence.py",
     },
+    "npml.rl": {
+        "BanditHistory": "the NamedTuple the bandit algorithms return, no input; "
+        "tests/rl/test_bandits.py",
+        "Rollout": "the NamedTuple rollout returns, no input; tests/rl/test_tabular.py",
+        "TabularResult": "the NamedTuple the tabular learners return, no input; "
+        "tests/rl/test_tabular.py",
+    },
     "npml.bench": {
         "MODES": "a constant, no input (Report's mode rows check against it)",
         "CostModelFit": "the NamedTuple fit_cost_model returns, no input; tests/bench/test_fit.py",
