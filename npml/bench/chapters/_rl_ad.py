@@ -21,14 +21,16 @@ from npml.models.training import lm_loss, make_optimizer
 K, PULLS, D_MODEL, N_LAYERS, N_HEADS, BATCH = 5, 100, 32, 2, 2, 16
 
 
-def ad_batch(n_tasks: int = 64, seed: int = 0) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+def ad_batch(
+    pulls: int = PULLS, batch: int = BATCH, seed: int = 0
+) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
     """Layout, inputs (B, T), targets (B, T) and the action mask (B, T) of UCB1 histories."""
     from npml.rl.algorithm_distillation import TokenLayout, bandit_histories, to_tokens
 
     rng = np.random.default_rng(seed)
     layout = TokenLayout(1, K)
-    hist = bandit_histories(rng.random((n_tasks, K)), PULLS, rng=rng)
-    seqs = [to_tokens(h, layout) for h in hist[:BATCH]]
+    hist = bandit_histories(rng.random((batch, K)), pulls, rng=rng)
+    seqs = [to_tokens(h, layout) for h in hist]
     tok = np.stack([s[0] for s in seqs])  # (B, 2 * PULLS + 1)
     act = np.stack([s[1] for s in seqs])
     return layout, tok[:, :-1], tok[:, 1:], act[:, 1:]
@@ -39,7 +41,8 @@ def npml_ad_model(vocab: int, T: int) -> CausalLM:
 
 
 def ad_row(report: Report, torch: Any) -> None:
-    layout, x, y, mask = ad_batch()
+    pulls = report.pick(20, PULLS, PULLS)  # tiny mode: the suite's smoke run
+    layout, x, y, mask = ad_batch(pulls, report.pick(4, BATCH, BATCH))
     B, T = x.shape
     model = npml_ad_model(layout.vocab_size, T)
     opt = make_optimizer(model, lr=LR, weight_decay=WEIGHT_DECAY)
@@ -68,9 +71,9 @@ def ad_row(report: Report, torch: Any) -> None:
             topt.step()
 
         fns["torch"] = torch_step
-    t = {k: v.median for k, v in compare(fns, repeats=report.repeats, pause=0.2).items()}
+    t = {k: v.median for k, v in compare(fns, repeats=report.repeats, pause=report.pause).items()}
     tps = {k: B * T / v for k, v in t.items()}
-    case = f"algorithm distillation train step (bandit, {K} arms x {PULLS} pulls)"
+    case = f"algorithm distillation train step (bandit, {K} arms x {pulls} pulls)"
     shape = f"d_model={D_MODEL}, {N_LAYERS} layers, B={B}, T={T}, f32, loss on actions"
     note = f"{shape}; npml {tps['npml']:.0f} tokens/s"
     if torch is None:
