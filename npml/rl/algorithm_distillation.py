@@ -190,7 +190,10 @@ def subsample(history: LearningHistory, every: int) -> LearningHistory:
 
 
 def expert_history(
-    history: LearningHistory, env: Any, n_episodes: int, rng: None | int | np.random.Generator
+    history: LearningHistory,
+    env: Any,
+    n_episodes: int,
+    rng: None | int | np.random.Generator = None,
 ) -> LearningHistory:
     """``n_episodes`` of the source's final policy on ``env``: expert distillation's data.
 
