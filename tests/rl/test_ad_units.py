@@ -100,13 +100,16 @@ def test_cached_rollout_matches_full_recompute(family):
         lay, tasks, n_ep = TokenLayout(9, 5), [DarkRoom(3, (i, 0), 2) for i in range(3)], 5
         max_len = 13  # two episodes of 6 tokens (+ BOS)
     model = CausalLM(lay.vocab_size, 8, 2, 2, max_len, rng=0, init_std=0.5, dtype=np.float64)
+    before = {k: v.copy() for k, v in model.state_dict().items()}
     got = evaluate_in_context(model, lay, tasks, n_ep, rng=5)
+    for k, v in model.state_dict().items():  # frozen weights
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
     want = _reference_rollout(model, lay, tasks, n_ep, np.random.default_rng(5))
     np.testing.assert_allclose(got, want)
     assert got.shape == (3, n_ep)
 
 
-def test_train_ad_masks_the_loss_to_actions():
+def test_train_ad_returns_an_eval_model_and_its_losses():
     lay = TokenLayout(1, 3)
     H = bandit_histories(np.random.default_rng(0).random((4, 3)), 10, rng=0)
     model, losses = train_ad(H, lay, 12, d_model=8, n_heads=2, n_layers=1, steps=3, rng=0)
