@@ -11,8 +11,9 @@ on the stream only, not on how it was cut into chunks.
 Each action choice uses one uniform ``u`` (an inverse-CDF draw from the epsilon-greedy
 policy): ``a = floor(u A / epsilon)`` if ``u < epsilon`` (uniform over the ``A`` actions),
 else the greedy action, the lowest index among the largest ``Q[s]``. SARSA draws ``a'``
-in ``s'`` before updating ``Q[s, a]`` (Sutton & Barto's box on p. 130); Q-learning and
-Expected SARSA draw the action at the top of each step, from the updated table.
+in ``s'`` before updating ``Q[s, a]`` (the order of Sutton & Barto's Sarsa box, Section
+6.4); Q-learning and Expected SARSA draw the action at the top of each step, from the
+updated table.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ the agent back at the start. State ``row * 12 + col`` (start 36, goal 47), actio
 The optimal path runs along the cliff edge, 13 steps (return -13). An epsilon-greedy agent
 that walks it falls in now and then; SARSA, which learns the values of the policy it follows,
 learns a safer path further up, and Q-learning, which learns the greedy policy's values, the
-edge path and the lower online return (Sutton & Barto, Figure 6.4).
+edge path and the lower online return (the figure of Example 6.6).
 """
 
 from __future__ import annotations

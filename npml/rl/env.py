@@ -15,8 +15,9 @@ a time, for a reader or a user who drives the environment by hand.
 
 An episode may also end by a time limit (``time_limit`` steps, as DarkRoom's 20): that is a
 *truncation*, not a terminal transition, so the tables keep ``done`` false there and
-learning keeps bootstrapping through the last step (Sutton & Barto, Section 3.4, where a
-time limit is outside the MDP).
+learning keeps bootstrapping through the last step: the time limit is not part of the
+state, so the state after it still has a value (Pardo et al., "Time Limits in Reinforcement
+Learning", 2018).
 """
 
 from __future__ import annotations

@@ -145,3 +145,32 @@ def test_sample_returns_twins_and_frozen_q():
     b = sample_returns(env, Q, 0.1, 200, rng=2, impl="python")
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(Q, before)  # the caller's table is untouched
+
+
+def test_q_learning_solves_every_dark_room_goal_with_optimistic_values():
+    # the source algorithm of algorithm distillation on DarkRoom: with initial_Q = 1
+    # (optimistic: an untried action looks as good as a step on the goal) the agent explores
+    # systematically and ends optimal: the goal in d steps, then stay: T - d + 1 (T if d = 0)
+    size, T = 5, 10
+    c = size // 2
+    for gy in range(size):
+        for gx in range(size):
+            room = DarkRoom(size=size, goal=(gx, gy), episode_length=T)
+            r = q_learning(room, 100, gamma=0.9, rng=gx + 5 * gy, initial_Q=1.0, record=True)
+            d = abs(gx - c) + abs(gy - c)
+            assert policy_return(room, r.Q) == (T if d == 0 else T - d + 1), (gx, gy)
+            assert r.states.shape == (100 * T,)  # fixed-length episodes: (episode, step) rows
+            assert r.returns[-10:].mean() > r.returns[:10].mean() or d == 0
+
+
+@pytest.mark.parametrize("time_limit", [None, 12])
+def test_policy_return_agrees_with_sampled_returns(time_limit):
+    # the linear system, and the finite-horizon sum under a time limit; sample_returns sums
+    # rewards undiscounted, so gamma = 1
+    from npml.rl import sample_returns
+
+    env = GridWorld(["S..#", ".#..", "...G"], time_limit=time_limit)
+    Q = np.random.default_rng(0).standard_normal((env.n_states, env.n_actions))
+    exact = policy_return(env, Q, 0.3)
+    G = sample_returns(env, Q, 0.3, 20_000, rng=1)
+    assert abs(G.mean() - exact) < 4 * G.std() / np.sqrt(len(G))
