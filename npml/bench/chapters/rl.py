@@ -9,8 +9,8 @@ Q-learning (alpha 0.5, epsilon 0.1) on Sutton & Barto's cliff walk, 500 episodes
   (``env.step`` per step, a NumPy Q table), where Gymnasium is installed. It draws the same
   uniforms one by one from a generator seeded alike, so it too learns the identical table.
   Target: at least 50x faster.
-* (placeholder) algorithm-distillation training tokens per second against torch: added with
-  :mod:`npml.rl.algorithm_distillation` (see ``_algorithm_distillation_rows``).
+* algorithm-distillation training tokens per second against an equivalent torch model (the
+  tests' bandit distillation, loss masked to the actions; :mod:`._rl_ad` says what matches).
 
 Times include npml's validation and the drawing of its uniforms.
 """
@@ -23,7 +23,7 @@ from npml.bench import Report, compare
 from npml.bench import peer as _peer
 
 NAME = "rl"
-TITLE = "Reinforcement learning: tabular Q-learning on CliffWalking, Numba vs Python"
+TITLE = "Reinforcement learning: Q-learning (Numba vs Python), algorithm distillation (vs torch)"
 ORDER = 85
 
 ALPHA, EPSILON, GAMMA = 0.5, 0.1, 1.0
@@ -58,11 +58,10 @@ def q_learning_gymnasium(env, n_episodes: int, rng: np.random.Generator,
 
 
 def _algorithm_distillation_rows(report: Report) -> None:
-    """PLACEHOLDER for the algorithm-distillation rows (issue 18, part 2).
+    """Training tokens per second of the distilled CausalLM against torch (``_rl_ad``)."""
+    from npml.bench.chapters._rl_ad import ad_row
 
-    Training tokens per second of the distilled CausalLM against an equivalent torch model
-    go here, added with ``npml.rl.algorithm_distillation``.
-    """
+    ad_row(report, _peer("torch"))
 
 
 def run(report: Report) -> None:
