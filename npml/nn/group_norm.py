@@ -63,7 +63,7 @@ def group_norm_forward(
 
     Parameters
     ----------
-    x : ndarray, shape (B, C, *S)
+    x : ndarray, shape (B, C, \\*S)
         At least two axes; ``S`` is any spatial shape, ``()``, ``(T,)`` or ``(H, W)``.
     num_groups : int
         :math:`G`, a divisor of :math:`C`.
@@ -110,12 +110,12 @@ def group_norm_backward(
 
     Parameters
     ----------
-    dout : ndarray, shape (B, C, *S)
+    dout : ndarray, shape (B, C, \\*S)
     cache : GroupNormCache
 
     Returns
     -------
-    dx : ndarray, shape (B, C, *S)
+    dx : ndarray, shape (B, C, \\*S)
     dgamma, dbeta : ndarray, shape (C,), or None where the forward had no gamma / beta
     """
     ln, x_shape, gamma, has_beta = cache

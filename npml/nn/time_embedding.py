@@ -61,7 +61,7 @@ def timestep_embedding(
 
     Returns
     -------
-    e : ndarray, shape (*t.shape, dim), float64
+    e : ndarray, shape (\\*t.shape, dim), float64
     """
     t = check_array(t, "t", dtype=np.float64)
     check_scalar(dim, "dim", kind=int, low=1)

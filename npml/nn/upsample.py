@@ -77,7 +77,7 @@ def upsample_forward(
 
     Returns
     -------
-    y : ndarray, shape (B, C, *out_size)
+    y : ndarray, shape (B, C, \\*out_size)
     cache : UpsampleCache
     """
     _check_mode(mode, align_corners)
@@ -107,12 +107,12 @@ def upsample_backward(dout: np.ndarray, cache: UpsampleCache) -> np.ndarray:
 
     Parameters
     ----------
-    dout : ndarray, shape (B, C, *out_size)
+    dout : ndarray, shape (B, C, \\*out_size)
     cache : UpsampleCache
 
     Returns
     -------
-    dx : ndarray, shape (B, C, *in_size)
+    dx : ndarray, shape (B, C, \\*in_size)
     """
     A, x_shape, repeat = cache
     dout = check_dout(dout, (*x_shape[:2], *(a.shape[0] for a in A)))

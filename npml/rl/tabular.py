@@ -182,6 +182,7 @@ def _run_episodes(
 
 
 _PARAMS = """
+
     Parameters
     ----------
     env : TabularEnv
