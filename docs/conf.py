@@ -149,7 +149,9 @@ def copy_notebooks() -> None:
 write_api_pages()
 copy_notebooks()
 
-autosummary_generate = True
+# The pages to make stubs for, named explicitly: with ``True`` an incremental build only scans
+# the documents the previous build knew, so a new subpackage's page would get no stubs.
+autosummary_generate = [f"api/{short}.rst" for short in subpackages()]
 autosummary_imported_members = True
 autodoc_default_options = {"members": False}
 autodoc_typehints = "none"  # numpydoc's Parameters sections already give the types
