@@ -45,11 +45,10 @@ from npml._checks import (
     check_array,
     check_bool,
     check_is_fitted,
-    check_last_dim,
     check_same_length,
     check_scalar,
 )
-from npml._estimator import Estimator
+from npml._estimator import Regressor, check_X, check_y
 from npml.gp._regression_parts import (
     _check_kernel,
     _check_representable,
@@ -69,8 +68,11 @@ _LOG_MAX = float(np.log(np.finfo(np.float64).max))
 JITTER = 1e-10  # relative to the mean prior variance, added only when noise == 0
 
 
-class GaussianProcessRegressor(Estimator):
+class GaussianProcessRegressor(Regressor):
     """GP regression with a Cholesky fit, exact posterior and marginal-likelihood fitting.
+
+    A scikit-learn regressor (``score`` is :math:`R^2`): grid searches name the kernel's
+    parameters ``kernel__length_scale``.
 
     Parameters
     ----------
@@ -114,6 +116,25 @@ class GaussianProcessRegressor(Estimator):
     y_mean_, y_std_ : float
         The target normalisation (0 and 1 without ``normalize_y``).
     n_features_in_ : int
+
+    Notes
+    -----
+    Where this model still differs from scikit-learn's ``GaussianProcessRegressor``:
+
+    - ``noise`` is scikit-learn's ``alpha`` (a variance added to the diagonal), but it is
+      a hyperparameter that ``optimize`` fits (as ``noise_``) when positive, whereas
+      scikit-learn's ``alpha`` stays fixed and noise is fitted through a ``WhiteKernel``;
+      with ``noise=0`` npml adds a relative jitter (``jitter_``) that scikit-learn's
+      ``alpha=1e-10`` plays the part of.
+    - ``predict(X, return_std=True)`` gives the standard deviation of the latent function
+      :math:`f`, without the observation noise ``noise_`` (add it to the variance for new
+      observations :math:`y`). scikit-learn users who fit the noise put a ``WhiteKernel``
+      in the kernel, and then get the noisy :math:`y`'s standard deviation; npml's fitted
+      ``noise_`` plays that kernel's part but stays out of ``std`` (an npml ``White`` in
+      the kernel would be in it, as in scikit-learn).
+    - ``kernel`` is required (scikit-learn defaults to ``1.0 * RBF(1.0)``), and the
+      optimiser and its restarts are ``optimize``, ``n_restarts`` and ``rng`` instead of
+      ``optimizer``, ``n_restarts_optimizer`` and ``random_state``.
     """
 
     def __init__(
@@ -140,8 +161,8 @@ class GaussianProcessRegressor(Estimator):
         normalize_y = check_bool(self.normalize_y, "normalize_y")
         optimize = check_bool(self.optimize, "optimize")
         check_scalar(self.n_restarts, "n_restarts", kind=numbers.Integral, low=0)
-        X = check_array(X, "X", ndim=2, dtype=np.float64, min_size=1, copy=True)
-        y = check_array(y, "y", ndim=1, dtype=np.float64, copy=True)
+        X = check_X(X, self, fitting=True, copy=True)
+        y = np.array(check_y(y, self), copy=True)
         check_same_length(X, "X", y, "y")
         kernel = self.kernel.clone()
 
@@ -248,8 +269,7 @@ class GaussianProcessRegressor(Estimator):
         return_cov = check_bool(return_cov, "return_cov")
         if return_std and return_cov:
             raise ValueError("return_std=True and return_cov=True; ask for at most one")
-        X = check_array(X, "X", ndim=2, dtype=np.float64)
-        check_last_dim(X, "X", self.n_features_in_)
+        X = check_X(X, self, fitting=False)
         K_s = self.kernel_(X, self.X_train_)  # Sigma_21, (M, N)
         with np.errstate(over="ignore"):
             mean = self.y_std_ * (K_s @ self.alpha_) + self.y_mean_  # (M,)
