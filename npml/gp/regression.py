@@ -71,8 +71,10 @@ JITTER = 1e-10  # relative to the mean prior variance, added only when noise == 
 class GaussianProcessRegressor(Regressor):
     """GP regression with a Cholesky fit, exact posterior and marginal-likelihood fitting.
 
-    A scikit-learn regressor (``score`` is :math:`R^2`): grid searches name the kernel's
-    parameters ``kernel__length_scale``.
+    By default ``fit`` first tunes the kernel's hyperparameters (and a positive ``noise``)
+    to maximise the log marginal likelihood, as scikit-learn's does; ``optimize=False``
+    keeps them as given. A scikit-learn regressor (``score`` is :math:`R^2`): grid searches
+    name the kernel's parameters ``kernel__length_scale``.
 
     Parameters
     ----------
@@ -86,10 +88,13 @@ class GaussianProcessRegressor(Regressor):
         (predictions are scaled back; ``noise`` and the likelihood refer to the scaled
         targets, as in scikit-learn). Computed on ``y / max|y|`` when the plain formulas
         would overflow, so targets near the float64 limit (``1e308``) work.
-    optimize : bool, default False
+    optimize : bool, default True
         Maximise the log marginal likelihood with L-BFGS-B over ``kernel.theta`` and
         ``log noise`` (when ``noise > 0``; noise-free stays noise-free), each within
-        ``HYPERPARAMETER_BOUNDS`` = (1e-5, 1e5).
+        ``HYPERPARAMETER_BOUNDS`` = (1e-5, 1e5), starting from the given values. On by
+        default, as scikit-learn's ``optimizer="fmin_l_bfgs_b"``; pass ``optimize=False``
+        to condition on the hyperparameters exactly as given (``kernel_`` then equals
+        ``kernel``).
     n_restarts : int, default 0
         Further L-BFGS-B runs from starting points drawn log-uniformly within the bounds;
         the best run wins.
@@ -142,7 +147,7 @@ class GaussianProcessRegressor(Regressor):
         kernel: Kernel,
         noise: float = 0.0,
         normalize_y: bool = False,
-        optimize: bool = False,
+        optimize: bool = True,
         n_restarts: int = 0,
         rng: None | int | np.random.Generator = None,
     ) -> None:
