@@ -26,7 +26,9 @@ class ConvergenceWarning(UserWarning):
 
     The estimator keeps the last iterate; raise ``max_iter`` or loosen ``tol``. Issued by
     :class:`npml.linear.ElasticNet` (coordinate descent, duality gap) and
-    :class:`npml.preference.BradleyTerry` (MM or Newton iterations).
+    :class:`npml.preference.BradleyTerry` (MM or Newton iterations); also scikit-learn's
+    ``ConvergenceWarning`` when scikit-learn is loaded (:func:`sklearn_flavoured`), so that
+    a grid search's filter for it covers npml's estimators too.
     """
 
 

@@ -291,6 +291,12 @@ def test_column_vector_y_is_raveled_with_scikit_learns_warning():
     np.testing.assert_array_equal(model.coef_, ElasticNet(alpha=0.1).fit(X, y).coef_)
 
 
+def test_convergence_warning_is_scikit_learns_when_it_is_loaded():
+    X, y = _regression(n=30, p=6)
+    with pytest.warns(sk_exceptions.ConvergenceWarning):
+        ElasticNet(alpha=1e-4, max_iter=1, tol=1e-12).fit(X, y)
+
+
 def test_object_arrays_of_numbers_are_converted_and_others_refused():
     X, y = _regression(n=20, p=2)
     model = ElasticNet(alpha=0.1).fit(X.astype(object), y.astype(object))
@@ -311,6 +317,8 @@ def test_tags_describe_each_estimator():
     assert get_tags(KernelRidge(RBF())).target_tags.multi_output
     assert not get_tags(ElasticNet()).target_tags.multi_output
     assert get_tags(BradleyTerry()).estimator_type is None
+    assert not get_tags(GaussianProcessRegressor(RBF(), n_restarts=2, rng=0)).non_deterministic
+    assert get_tags(GaussianProcessRegressor(RBF(), n_restarts=2)).non_deterministic
     assert not ElasticNet().__sklearn_is_fitted__()
 
 

@@ -195,6 +195,10 @@ class GaussianProcessRegressor(Regressor):
         self.n_features_in_ = X.shape[1]
         return self
 
+    def _update_tags(self, tags) -> None:
+        # restarts drawn from fresh OS entropy give a different fit each time
+        tags.non_deterministic = bool(self.optimize and self.n_restarts and self.rng is None)
+
     def _optimize(self, kernel, X, y, noise, jitter):
         """L-BFGS-B on the negative log marginal likelihood, with restarts."""
         theta0 = _pack(kernel, noise)
