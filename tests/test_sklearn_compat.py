@@ -74,11 +74,10 @@ def test_regressors_pass_scikit_learns_estimator_checks(estimator, check):
     check(estimator)
 
 
-_NOT_X_Y = (
-    "BradleyTerry.fit(comparisons, n_items) takes (winner, loser) index pairs and an item "
-    "count, not (X, y): the check's y lands in n_items and is refused (TypeError naming "
-    "n_items) before the check can test what it is about"
-)
+# BradleyTerry.fit(comparisons, n_items) takes (winner, loser) index pairs and an item count,
+# not (X, y): the check's y lands in n_items and is refused (a TypeError naming n_items)
+# before the check can test what it is about.
+_NOT_X_Y = "fit takes (comparisons, n_items), not (X, y): y is refused as n_items"
 # Every check that fits on (X, y); each fails only for the reason above.
 BRADLEY_TERRY_NOT_APPLICABLE = {
     name: _NOT_X_Y
