@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from npml._checks import as_rng, check_array, check_dout, check_scalar, trusted_inputs
+from npml._progress import Progress, check_progress
 from npml.nn import Linear, Module, ReLU
 
 
@@ -147,6 +148,7 @@ def train_reward_model(
     batch_size: int = 64,
     weight_decay: float = 0.0,
     rng: None | int | np.random.Generator = None,
+    progress: bool | None = None,
 ) -> list[float]:
     """Minimise the Bradley-Terry loss with AdamW on shuffled mini-batches.
 
@@ -159,6 +161,10 @@ def train_reward_model(
         The usual; ``weight_decay`` is AdamW's decoupled decay.
     rng : None, int or numpy.random.Generator
         Shuffling randomness.
+    progress : bool or None, default None
+        Show step (optimizer steps over all epochs), batch loss, steps/s and time left: by
+        default only on a terminal or in a notebook; ``True`` always, ``False`` never (as
+        :func:`npml.models.fit`).
 
     Returns
     -------
@@ -176,16 +182,20 @@ def train_reward_model(
     check_scalar(epochs, "epochs", kind=(int, np.integer), low=1)
     check_scalar(batch_size, "batch_size", kind=(int, np.integer), low=1)
     rng = as_rng(rng)
+    check_progress(progress)
     opt = AdamW(model.named_parameters(), lr=lr, weight_decay=weight_decay)
     n = x_w.shape[0]
     history = []
-    for _ in range(epochs):
-        order = rng.permutation(n)
-        total = 0.0
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            opt.zero_grad()
-            total += model.loss_and_backward(x_w[idx], x_l[idx]) * idx.size
-            opt.step()
-        history.append(total / n)
+    with Progress(epochs * -(-n // batch_size), progress) as bar:  # steps of all epochs
+        for _ in range(epochs):
+            order = rng.permutation(n)
+            total = 0.0
+            for start in range(0, n, batch_size):
+                idx = order[start : start + batch_size]
+                opt.zero_grad()
+                loss = model.loss_and_backward(x_w[idx], x_l[idx])
+                total += loss * idx.size
+                opt.step()
+                bar.update(loss=loss)
+            history.append(total / n)
     return history
