@@ -24,7 +24,30 @@ from npml.nn._dtype import cast_input
 
 
 def sinusoidal_positions(T: int, d: int) -> np.ndarray:
-    """The table ``PE`` of shape ``(T, d)`` (module docstring); odd ``d`` drops the last cos."""
+    """The sinusoidal position table ``PE`` of shape ``(T, d)`` (Vaswani et al. 2017).
+
+    ``PE[t, 2i] = sin(t / 10000^(2i/d))`` and ``PE[t, 2i+1] = cos(t / 10000^(2i/d))``; an odd
+    ``d`` drops the last cos. The equation and its properties are in :mod:`npml.nn.positional`.
+
+    Parameters
+    ----------
+    T : int
+        Number of positions (rows), ``>= 0``.
+    d : int
+        Width of the table, ``>= 1``.
+
+    Returns
+    -------
+    ndarray, shape (T, d), float64
+
+    Examples
+    --------
+    >>> pe = sinusoidal_positions(3, 4)
+    >>> pe.shape
+    (3, 4)
+    >>> pe[0]                                   # position 0: sin 0 = 0, cos 0 = 1
+    array([0., 1., 0., 1.])
+    """
     check_scalar(T, "T", kind=int, low=0)
     check_scalar(d, "d", kind=int, low=1)
     t = np.arange(T, dtype=np.float64)[:, None]  # (T, 1)
