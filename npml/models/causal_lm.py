@@ -52,7 +52,15 @@ from npml.nn.transformer import TransformerEncoderLayer
 
 
 class CausalLM(Module):
-    """Decoder-only transformer language model (module docstring).
+    """Decoder-only Transformer language model (GPT): token ids in, next-token logits out.
+
+    Token embedding (scaled positions by RoPE or a learned table), ``n_layers`` pre-LN causal
+    :class:`~npml.nn.TransformerEncoderLayer` blocks, a final LayerNorm and the output
+    projection (the token table itself when ``tie_embeddings``); the equations are in
+    :mod:`npml.models.causal_lm`. ``forward(ids)`` maps ids ``(B, T)`` to logits
+    ``(B, T, vocab_size)``; ``backward(dlogits)`` accumulates every parameter's gradient;
+    ``generate(prompt_ids, max_new_tokens, ...)`` samples with a key/value cache. Train it
+    with :func:`npml.models.train_causal_lm`.
 
     Parameters
     ----------
@@ -88,6 +96,22 @@ class CausalLM(Module):
     norm_f : LayerNorm
     lm_head : Linear or None
         ``None`` when the embeddings are tied.
+
+    Examples
+    --------
+    >>> from npml.models import CharTokenizer, train_causal_lm
+    >>> tok = CharTokenizer("abcabcabcabc")
+    >>> model = CausalLM(tok.vocab_size, d_model=16, n_heads=2, n_layers=1, max_len=8, rng=0)
+    >>> logits = model(np.array([tok.encode("abca")]))   # (B=1, T=4) ids
+    >>> logits.shape
+    (1, 4, 3)
+    >>> ids = np.array(tok.encode("abc" * 20))
+    >>> history = train_causal_lm(model, ids, steps=60, batch_size=4, block_size=6, lr=1e-2,
+    ...                           rng=0, progress=False)
+    >>> history.train_loss[-1] < 0.5 * history.train_loss[0]
+    True
+    >>> tok.decode(model.generate(np.array(tok.encode("ab")), 4, temperature=0)[2:])
+    'cabc'
     """
 
     def __init__(

@@ -40,7 +40,23 @@ from npml.nn.losses import softmax_cross_entropy_backward, softmax_cross_entropy
 
 @dataclass
 class History:
-    """Losses recorded by :func:`fit`: one train loss per step, one val loss per evaluation."""
+    """Losses recorded by :func:`fit` (and :func:`train_causal_lm`).
+
+    Attributes
+    ----------
+    train_loss : list of float
+        The training loss of every step, in order.
+    val_step : list of int
+        The steps (1-based) after which ``eval_fn`` was evaluated.
+    val_loss : list of float
+        The validation loss of each of those evaluations.
+
+    Examples
+    --------
+    >>> h = History(train_loss=[2.0, 1.5], val_step=[2], val_loss=[1.7])
+    >>> h.val_loss[-1]
+    1.7
+    """
 
     train_loss: list[float] = field(default_factory=list)
     val_step: list[int] = field(default_factory=list)
