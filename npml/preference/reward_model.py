@@ -35,12 +35,30 @@ class BTLossCache(NamedTuple):
 def bradley_terry_loss_forward(
     r_chosen: np.ndarray, r_rejected: np.ndarray
 ) -> tuple[float, BTLossCache]:
-    """Mean :math:`-\\log \\sigma(r_w - r_l)` over the batch (module docstring).
+    """Bradley-Terry loss of a reward model: mean :math:`-\\log \\sigma(r_w - r_l)` over the batch.
+
+    The negative log-likelihood of the observed preferences when ``P(w beats l) =
+    sigma(r_w - r_l)`` (derivation in :mod:`npml.preference.reward_model`); computed as
+    ``logaddexp(0, -(r_w - r_l))`` so that large margins do not overflow.
 
     Parameters
     ----------
     r_chosen, r_rejected : ndarray, shape (B,)
         Rewards of the preferred and the rejected responses.
+
+    Returns
+    -------
+    loss : float
+    cache : BTLossCache
+        The margins ``r_w - r_l``, shape (B,), for :func:`bradley_terry_loss_backward`.
+
+    Examples
+    --------
+    >>> loss, cache = bradley_terry_loss_forward(np.array([1.0, 0.0]), np.array([1.0, 0.0]))
+    >>> round(loss, 6) == round(float(np.log(2)), 6)         # no margin: P = 1/2
+    True
+    >>> bradley_terry_loss_backward(1.0, cache)
+    (array([-0.25, -0.25]), array([0.25, 0.25]))
     """
     r_w = check_array(r_chosen, "r_chosen", ndim=1, min_size=1)
     r_l = check_array(r_rejected, "r_rejected", ndim=1)
@@ -51,7 +69,25 @@ def bradley_terry_loss_forward(
 
 
 def bradley_terry_loss_backward(dloss: float, cache: BTLossCache) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients ``(d_r_chosen, d_r_rejected)``, each shape (B,)."""
+    """Gradients of :func:`bradley_terry_loss_forward` with respect to both rewards.
+
+    ``d loss / d r_w = -sigma(-(r_w - r_l)) / B`` and the opposite for ``r_l``.
+
+    Parameters
+    ----------
+    dloss : float
+        Gradient of the final objective with respect to the loss (1.0 for the loss itself).
+    cache : BTLossCache
+        From :func:`bradley_terry_loss_forward`.
+
+    Returns
+    -------
+    d_r_chosen, d_r_rejected : ndarray, shape (B,)
+
+    Examples
+    --------
+    See :func:`bradley_terry_loss_forward`.
+    """
     B = cache.margin.shape[0]
     d = -dloss * 0.5 * (1.0 - np.tanh(0.5 * cache.margin)) / B  # -sigma(-margin) / B
     return d, -d
