@@ -19,12 +19,20 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
 def _public_modules():
-    names = ["npml", "npml._module", "npml._progress"]  # Module, Progress: public classes
+    """npml's public modules, and the private ones that define a public name (``Module``
+    in ``npml._module``, ``register`` in ``npml.testing._registry``)."""
+    names = ["npml", "npml._progress"]
     for info in pkgutil.walk_packages(npml.__path__, prefix="npml."):
         parts = info.name.split(".")
         if any(p.startswith("_") for p in parts) or parts[1] == "bench" and len(parts) > 2:
             continue  # private, or a benchmark chapter (run by the report, not here)
         names.append(info.name)
+    for pkg_name in npml._SUBPACKAGES:
+        pkg = importlib.import_module(f"npml.{pkg_name}")
+        for name in getattr(pkg, "__all__", ()):
+            module = getattr(getattr(pkg, name), "__module__", None)
+            if isinstance(module, str) and module.startswith("npml") and module not in names:
+                names.append(module)
     return names
 
 
