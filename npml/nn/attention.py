@@ -197,11 +197,12 @@ def attention_forward(
 def attention_backward(
     dout: np.ndarray, cache: AttentionCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of :func:`attention_forward` (module docstring, steps 3 to 1 reversed).
+    """Gradients of :func:`attention_forward`: its steps 3 to 1 walked in reverse.
 
     Parameters
     ----------
     dout : ndarray, shape (..., T_q, D_v)
+        Gradient of the loss with respect to the output (steps in :mod:`npml.nn.attention`).
     cache : AttentionCache
         From :func:`attention_forward`; it carries the forward's ``scale``.
 
@@ -210,6 +211,10 @@ def attention_backward(
     dq : ndarray, shape of q
     dk : ndarray, shape of k
     dv : ndarray, shape of v
+
+    Examples
+    --------
+    See :func:`attention_forward`.
     """
     q_scaled, k, v, p, out, scale, (q_shape, k_shape, v_shape) = cache
     dout = check_dout(dout, out.shape)

@@ -186,7 +186,11 @@ def fused_attention_forward(
     *,
     scale: float | None = None,
 ) -> tuple[np.ndarray, FusedAttentionCache]:
-    """Tiled attention forward pass (module docstring, steps 1-4).
+    """Tiled (flash) attention forward pass: the output and the cache for its backward.
+
+    The four steps of :mod:`npml.nn.flash_attention`: per block of queries, stream over
+    blocks of keys with an online softmax (running max and sum), never forming the
+    ``(T_q, T_k)`` score matrix; :func:`fused_attention_backward` recomputes the blocks.
 
     Parameters
     ----------
@@ -224,6 +228,15 @@ def fused_attention_forward(
         Naming ``q`` and ``k`` when a row of scores overflows (or is NaN), found from the
         log-sum-exp ``L`` (one number per row); and for the input errors of
         :func:`~npml.nn.attention.check_attention_inputs`.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> q, k, v = rng.standard_normal((3, 2, 6, 4))    # (B=2, T=6, D=4) each
+    >>> out, cache = fused_attention_forward(q, k, v, causal=True, block_size=4)
+    >>> dq, dk, dv = fused_attention_backward(np.ones_like(out), cache)
+    >>> out.shape, dq.shape
+    ((2, 6, 4), (2, 6, 4))
     """
     causal = check_bool(causal, "causal")
     q, k, v, mask = check_attention_inputs(q, k, v, mask)

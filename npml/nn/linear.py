@@ -124,6 +124,9 @@ def uniform_init(
 class Linear(Module):
     """Fully connected layer ``y = x @ W + b``.
 
+    ``forward(x)`` maps ``(..., d_in)`` to ``(..., d_out)`` by :func:`linear_forward`;
+    ``backward(dout)`` accumulates ``W.grad`` (and ``b.grad``) and returns ``dx``.
+
     Parameters
     ----------
     d_in, d_out : int
@@ -140,6 +143,16 @@ class Linear(Module):
     ----------
     W : Parameter, shape (d_in, d_out)
     b : Parameter, shape (d_out,) (only with ``bias=True``)
+
+    Examples
+    --------
+    >>> layer = Linear(4, 2, rng=0)
+    >>> layer
+    Linear(d_in=4, d_out=2, bias=True, dtype=float32)
+    >>> y = layer(np.ones((3, 4), dtype=np.float32))
+    >>> dx = layer.backward(np.ones_like(y))
+    >>> y.shape, dx.shape, layer.W.grad.shape, layer.b.grad
+    ((3, 2), (3, 4), (4, 2), array([3., 3.], dtype=float32))
     """
 
     def __init__(

@@ -75,6 +75,10 @@ def _check_input(x: np.ndarray, max_len: int, d: int, offset: int, dtype: np.dty
 class SinusoidalPositionalEmbedding(Module):
     """Add the fixed sinusoidal table (no parameters).
 
+    ``forward(x, offset=0)`` returns ``x + PE[offset : offset + T]`` for ``x`` of shape
+    ``(B, T, d)`` (the table of :func:`sinusoidal_positions`); ``backward(dout)`` returns
+    ``dout``.
+
     Parameters
     ----------
     max_len : int
@@ -84,6 +88,13 @@ class SinusoidalPositionalEmbedding(Module):
     dtype : numpy float dtype, default float32
         Dtype of the table; ``forward`` casts its input to it (float64 input to a float32
         module is computed in float32), ``backward`` casts ``dout``.
+
+    Examples
+    --------
+    >>> pos = SinusoidalPositionalEmbedding(max_len=16, d=4)
+    >>> pos(np.zeros((1, 2, 4)))[0]
+    array([[0.        , 1.        , 0.        , 1.        ],
+           [0.84147096, 0.5403023 , 0.00999983, 0.99995   ]], dtype=float32)
     """
 
     def __init__(self, max_len: int, d: int, dtype: type = np.float32) -> None:
@@ -112,6 +123,10 @@ class SinusoidalPositionalEmbedding(Module):
 class LearnedPositionalEmbedding(Module):
     """Add a learned position table.
 
+    ``forward(x, offset=0)`` returns ``x + W[offset : offset + T]`` for ``x`` of shape
+    ``(B, T, d)``; ``backward(dout)`` adds ``dout`` summed over the batch to those rows of
+    ``W.grad`` and returns ``dout``.
+
     Parameters
     ----------
     max_len : int
@@ -126,6 +141,14 @@ class LearnedPositionalEmbedding(Module):
     Attributes
     ----------
     W : Parameter, shape (max_len, d)
+
+    Examples
+    --------
+    >>> pos = LearnedPositionalEmbedding(max_len=8, d=4, rng=0)
+    >>> y = pos(np.zeros((2, 3, 4), dtype=np.float32))
+    >>> dx = pos.backward(np.ones_like(y))
+    >>> pos.W.grad[:4, 0]                               # rows 0..2 used by both sequences
+    array([2., 2., 2., 0.], dtype=float32)
     """
 
     def __init__(

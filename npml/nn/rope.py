@@ -240,13 +240,30 @@ def rope_permute(W: np.ndarray, n_heads: int, to: str = "interleaved") -> np.nda
 
 
 class RotaryEmbedding(Module):
-    """RoPE as a module (no parameters; module docstring).
+    """Rotary position embedding (RoPE) as a module, with no parameters.
+
+    ``forward(x, positions=None)`` rotates ``x`` of shape ``(..., T, head_dim)`` by
+    :func:`rope_forward` (positions default to ``0..T-1``; the rotation is derived in
+    :mod:`npml.nn.rope`); ``backward(dout)`` rotates back and returns ``dx``.
 
     Parameters
     ----------
     head_dim : int
         Size ``d`` of the rotated vectors; must be even.
     base : float, default 10000.0
+        Frequency base: pair ``i`` turns by ``base**(-2i/head_dim)`` per position.
+
+    Examples
+    --------
+    >>> rope = RotaryEmbedding(head_dim=4)
+    >>> q = np.ones((1, 3, 4))                          # (B, T, head_dim)
+    >>> out = rope(q)
+    >>> bool(np.allclose(np.linalg.norm(out, axis=-1), 2.0))   # rotations keep the norm
+    True
+    >>> rope.backward(out).round(6) + 0.0               # the transpose rotation undoes it
+    array([[[1., 1., 1., 1.],
+            [1., 1., 1., 1.],
+            [1., 1., 1., 1.]]])
     """
 
     def __init__(self, head_dim: int, base: float = 10000.0) -> None:

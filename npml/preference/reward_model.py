@@ -96,6 +96,11 @@ def bradley_terry_loss_backward(dloss: float, cache: BTLossCache) -> tuple[np.nd
 class RewardModel(Module):
     """Scalar reward :math:`r(x)`: linear, or an MLP with ReLU hidden layers.
 
+    ``forward(x)`` maps features ``(N, d_in)`` to rewards ``(N,)``; ``loss_and_backward(x_w,
+    x_l)`` runs the Bradley-Terry loss on preferred and rejected features and accumulates
+    the gradients; ``predict_preference(x_a, x_b)`` gives ``P(a beats b)``. Train it with
+    :func:`train_reward_model` (the model is in :mod:`npml.preference.reward_model`).
+
     Parameters
     ----------
     d_in : int
@@ -107,6 +112,20 @@ class RewardModel(Module):
     dtype : numpy float dtype, default float32
         Dtype of the parameters; ``forward`` casts its input to it (float64 features give
         float32 rewards from a float32 model), ``backward`` casts ``dr``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> w_true = np.array([1.0, -1.0, 0.5])
+    >>> x_a, x_b = rng.standard_normal((2, 200, 3))
+    >>> better = (x_a @ w_true > x_b @ w_true)[:, None]
+    >>> x_w, x_l = np.where(better, x_a, x_b), np.where(better, x_b, x_a)
+    >>> model = RewardModel(3, rng=0, dtype=np.float64)
+    >>> losses = train_reward_model(model, x_w, x_l, epochs=20, lr=0.05, rng=0, progress=False)
+    >>> losses[-1] < losses[0]
+    True
+    >>> bool(np.mean(model.predict_preference(x_w, x_l) > 0.5) > 0.9)
+    True
     """
 
     def __init__(
