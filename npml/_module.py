@@ -337,8 +337,15 @@ class Module:
         str
             E.g. ``"d_in=64, d_out=256, bias=True, dtype=float32"``.
         """
+        return self._config_repr()
+
+    def _config_repr(self, **resolved: Any) -> str:
+        """The default :meth:`extra_repr`, with some recorded arguments replaced by the
+        values they resolved to (``d_ff=None`` shown as the width actually built)."""
         args = self.__dict__.get("_init_args", ())
-        return ", ".join(f"{name}={_format_value(value)}" for name, value in args)
+        return ", ".join(
+            f"{name}={_format_value(resolved.get(name, value))}" for name, value in args
+        )
 
     def __repr__(self) -> str:
         # torch's layout: Name(config) for a leaf; otherwise the config and one line per

@@ -234,6 +234,10 @@ class CausalLM(Module):
             return (h.reshape(B * T, D) @ self.tok_emb.W.data.T).reshape(B, T, -1)  # (B, T, V)
         return self.lm_head(h)
 
+    def extra_repr(self) -> str:
+        """The constructor's arguments, with ``d_ff`` as built (``4 * d_model`` for None)."""
+        return self._config_repr(d_ff=self.blocks[0].ffn.W_1.shape[1])
+
     def backward(self, dlogits: np.ndarray) -> None:
         """Accumulate the gradient of every parameter from ``dlogits`` (B, T, vocab_size).
 

@@ -244,6 +244,10 @@ class Transformer(Module):
             raise ValueError(f"src has batch size {memory.shape[0]} but tgt has {np.shape(tgt)[0]}")
         return self.decode(tgt, memory, src_key_mask, tgt_key_mask)
 
+    def extra_repr(self) -> str:
+        """The constructor's arguments, with ``d_ff`` as built (``4 * d_model`` for None)."""
+        return self._config_repr(d_ff=self.encoder[0].ffn.W_1.shape[1])
+
     def backward(self, dlogits: np.ndarray) -> None:
         """Accumulate the gradient of every parameter from ``dlogits`` (B, T, V).
 

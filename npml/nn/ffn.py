@@ -216,6 +216,10 @@ class FeedForward(Module):
         y, self._cache = ffn_forward(x, self.W_1.data, b_1, self.W_2.data, b_2, self.activation)
         return y
 
+    def extra_repr(self) -> str:
+        """The constructor's arguments, with ``d_ff`` as built (``4 * d_model`` for None)."""
+        return self._config_repr(d_ff=self.W_1.shape[1])
+
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """Accumulate the four parameter gradients; return ``dx``."""
         if self._cache is None:

@@ -11,7 +11,7 @@ import npml.preference
 import npml.testing.npml_layers  # noqa: F401  (registers npml's layers)
 from npml._module import Module, Parameter
 from npml.models import CausalLM
-from npml.nn import GELU, Dropout, LayerNorm, Linear, MultiHeadAttention, ReLU
+from npml.nn import GELU, Dropout, FeedForward, LayerNorm, Linear, MultiHeadAttention, ReLU
 from npml.testing import registered
 
 
@@ -19,11 +19,11 @@ def test_causal_lm_repr_is_the_config_and_the_tree_of_children():
     model = CausalLM(vocab_size=11, d_model=8, n_heads=2, n_layers=1, max_len=6, rng=0)
     layer = (
         "TransformerEncoderLayer(\n"
-        "      d_model=8, n_heads=2, d_ff=None, dropout=0.0, norm_first=True, dtype=float32, "
+        "      d_model=8, n_heads=2, d_ff=32, dropout=0.0, norm_first=True, dtype=float32, "
         "activation='gelu', rope_base=10000.0, attn_impl='auto'\n"
         "      (self_attn): MultiHeadAttention(d_model=8, n_heads=2, bias=False, "
         "rope_base=10000.0, attn_impl='auto', dtype=float32)\n"
-        "      (ffn): FeedForward(d_model=8, d_ff=None, bias=True, activation='gelu', "
+        "      (ffn): FeedForward(d_model=8, d_ff=32, bias=True, activation='gelu', "
         "dtype=float32)\n"
         "      (norm1): LayerNorm(d=8, eps=1e-05, dtype=float32)\n"
         "      (norm2): LayerNorm(d=8, eps=1e-05, dtype=float32)\n"
@@ -34,7 +34,7 @@ def test_causal_lm_repr_is_the_config_and_the_tree_of_children():
     assert repr(model) == (
         "CausalLM(\n"
         "  vocab_size=11, d_model=8, n_heads=2, n_layers=1, max_len=6, positional='rope', "
-        "tie_embeddings=True, d_ff=None, dropout=0.0, dtype=float32, rope_base=10000.0, "
+        "tie_embeddings=True, d_ff=32, dropout=0.0, dtype=float32, rope_base=10000.0, "
         "activation='gelu', init_std=0.02\n"
         "  (tok_emb): Embedding(n=11, d=8, dtype=float32, std=0.02)\n"
         "  (drop): Dropout(p=0.0)\n"
@@ -55,6 +55,10 @@ def test_causal_lm_repr_is_the_config_and_the_tree_of_children():
             "Linear(d_in=3, d_out=2, bias=False, dtype=float64)",
         ),
         (ReLU(), "ReLU()"),
+        (  # d_ff=None shows the width built, 4 * d_model
+            FeedForward(4, rng=0),
+            "FeedForward(d_model=4, d_ff=16, bias=True, activation='relu', dtype=float32)",
+        ),
         (GELU("tanh"), "GELU(approximate='tanh')"),
         (Dropout(0.1, rng=np.random.default_rng(0)), "Dropout(p=0.1)"),
         (LayerNorm(5, eps=1e-6), "LayerNorm(d=5, eps=1e-06, dtype=float32)"),
