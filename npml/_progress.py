@@ -23,8 +23,10 @@ Numba kernels, counts in it; the time left is ``(total - step) / rate``.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from types import TracebackType
 from typing import IO, Any
 
@@ -129,6 +131,7 @@ class Progress:
         self.loss: float | None = None
         self._start = time.perf_counter()
         self._last_draw = -float("inf")
+        self._last_len = 0  # characters of the plain line on screen
         self._bar: Any = None
         notebook = _in_notebook()
         if enabled is False or (enabled is None and not (notebook or _is_terminal(self.stream))):
@@ -174,8 +177,27 @@ class Progress:
         if not force and now - self._last_draw < _MIN_INTERVAL:
             return
         self._last_draw = now
-        self.stream.write("\r" + self.line())
+        text = self.line()
+        self.stream.write("\r" + text + " " * max(self._last_len - len(text), 0))
         self.stream.flush()
+        self._last_len = len(text)
+
+    @contextlib.contextmanager
+    def suspended(self) -> Iterator[None]:
+        """Clear the bar or line while other output is printed (a loop's ``log`` lines),
+        then draw it again below."""
+        if self.mode == "plain":
+            self.stream.write("\r" + " " * self._last_len + "\r")
+            self.stream.flush()
+        elif self.mode == "tqdm":
+            self._bar.clear()
+        try:
+            yield
+        finally:
+            if self.mode == "plain":
+                self._draw(force=True)
+            elif self.mode == "tqdm":
+                self._bar.refresh()
 
     def close(self) -> None:
         """Finish the report (the bar stays, the line ends with a newline)."""

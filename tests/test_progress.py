@@ -42,6 +42,12 @@ def fake_tqdm(monkeypatch):
         def close(self):
             calls.append(("close",))
 
+        def clear(self):
+            calls.append(("clear",))
+
+        def refresh(self):
+            calls.append(("refresh",))
+
     module = types.ModuleType("tqdm")
     module.tqdm = Bar
     auto = types.ModuleType("tqdm.auto")
@@ -89,6 +95,21 @@ def test_forced_progress_shows_step_loss_rate_and_eta_without_tqdm(capsys, no_tq
     last = err.rstrip("\n").rsplit("\r", 1)[-1]
     assert last.startswith(f"step 5/5  loss {history.train_loss[-1]:.3f}  ")
     assert "steps/s  ETA 0:00" in last
+
+
+def test_log_lines_are_printed_above_the_progress_line(capsys, no_tqdm):
+    model, lb, opt = _problem()
+    fit(model, lb, opt, 4, eval_fn=lambda: 0.5, eval_every=2, log=print, progress=True)
+    out = capsys.readouterr()
+    assert [line.split()[:2] for line in out.out.splitlines()] == [["step", "2"], ["step", "4"]]
+    assert "\r" + " " * 10 in out.err  # the line was cleared before each log line
+
+
+def test_tqdm_bar_is_cleared_for_log_lines(fake_tqdm):
+    with Progress(1, True, stream=io.StringIO()) as bar:
+        with bar.suspended():
+            pass
+    assert [c[0] for c in fake_tqdm] == ["init", "clear", "refresh", "close"]
 
 
 def test_plain_line_on_a_terminal_and_nothing_on_a_file(no_tqdm):

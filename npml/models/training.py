@@ -208,7 +208,8 @@ def _fit_steps(
             history.val_loss.append(val)
             if log is not None:
                 recent = float(np.mean(history.train_loss[-eval_every:]))
-                log(f"step {step:5d}  train loss {recent:.3f}  val loss {val:.3f}")
+                with bar.suspended():  # the log line above the progress line, not inside it
+                    log(f"step {step:5d}  train loss {recent:.3f}  val loss {val:.3f}")
 
 
 # -- language models -----------------------------------------------------------------------
