@@ -95,6 +95,8 @@ class Progress:
         What one step is called (``"step"``, ``"epoch"``).
     stream : text stream, optional
         Where to write; default ``sys.stderr`` at the time of the call.
+    use_tqdm : bool, default True
+        Use a tqdm bar when tqdm is installed; False always draws the plain line.
 
     Attributes
     ----------
