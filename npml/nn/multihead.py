@@ -97,7 +97,7 @@ class MultiHeadAttention(_AttentionModule):
 
     ``forward(x, mask=None, causal=False, positions=None, kv_cache=None)`` maps ``x`` of
     shape ``(B, T, d_model)`` to the same shape through :func:`~npml.nn.mha_forward` (the
-    equations are in :mod:`npml.nn.mha`); ``backward`` accumulates the eight parameter
+    equations are in :mod:`npml.nn.mha`); ``backward`` accumulates the parameters'
     gradients and returns ``dx``.
 
     Parameters
