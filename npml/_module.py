@@ -206,7 +206,7 @@ class Module:
             init(self, *args, **kw)
 
         recording_init._npml_records_args = True  # type: ignore[attr-defined]
-        cls.__init__ = recording_init  # type: ignore[method-assign]
+        cls.__init__ = recording_init  # type: ignore[method-assign,assignment]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Subclasses define forward (and backward); calling a module runs its forward pass.
