@@ -134,6 +134,7 @@ class Progress:
         self._start = time.perf_counter()
         self._last_draw = -float("inf")
         self._last_len = 0  # characters of the plain line on screen
+        self._drawn_n = -1  # the step count the plain line last showed
         self._bar: Any = None
         notebook = _in_notebook()
         if enabled is False or (enabled is None and not (notebook or _is_terminal(self.stream))):
@@ -179,6 +180,7 @@ class Progress:
         if not force and now - self._last_draw < _MIN_INTERVAL:
             return
         self._last_draw = now
+        self._drawn_n = self.n
         text = self.line()
         self.stream.write("\r" + text + " " * max(self._last_len - len(text), 0))
         self.stream.flush()
@@ -206,7 +208,8 @@ class Progress:
         if self.mode == "tqdm":
             self._bar.close()
         elif self.mode == "plain":
-            self._draw(force=True)
+            if self._drawn_n != self.n:  # the last step is not on screen yet
+                self._draw(force=True)
             self.stream.write("\n")
             self.stream.flush()
         self.mode = "off"
