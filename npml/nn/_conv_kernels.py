@@ -61,8 +61,11 @@ def _im2col_tile(xp, cols, kh, kw, sh, sw, dh, dw, H_out, W_out):
                     src = xp[c, sh * i + dh * k]
                     base = i * W_out
                     off = dw * l
-                    for j in range(W_out):
-                        cols[row, base + j] = src[sw * j + off]
+                    if sw == 1:  # a contiguous run: a vectorised copy
+                        cols[row, base : base + W_out] = src[off : off + W_out]
+                    else:
+                        for j in range(W_out):
+                            cols[row, base + j] = src[sw * j + off]
 
 
 @njit(cache=True)
@@ -77,8 +80,11 @@ def _col2im_tile(cols, xp, kh, kw, sh, sw, dh, dw, H_out, W_out):
                     dst = xp[c, sh * i + dh * k]
                     base = i * W_out
                     off = dw * l
-                    for j in range(W_out):
-                        dst[sw * j + off] += cols[row, base + j]
+                    if sw == 1:
+                        dst[off : off + W_out] += cols[row, base : base + W_out]
+                    else:
+                        for j in range(W_out):
+                            dst[sw * j + off] += cols[row, base + j]
 
 
 def _chunks(B: int, n: int) -> np.ndarray:
@@ -91,9 +97,9 @@ def _chunks(B: int, n: int) -> np.ndarray:
 def _conv2d_forward_kernel(x, W2, b, has_bias, geom, xp_all, cols_all, y, bounds):
     """``y[n] = W2[g] @ im2col(x[n])[g]`` per group, images shared out over the workers.
 
-    x (B, C_in, H, W); W2 (G, C_out/G, K), K = C_in/G K_h K_w; y (B, C_out, H_out W_out);
+    x (B, C_in, H, W); W2 (G, C_out/G, K), K = C_in/G K_h K_w; y (B, G, C_out/G, H_out W_out);
     geom = (K_h, K_w, s_h, s_w, d_h, d_w, pad_top, pad_left, H_out, W_out); scratch per worker
-    w: xp_all[w] (C_in, Hp, Wp) with a zero border, cols_all[w] (C_in K_h K_w, H_out W_out).
+    w: xp_all[w] (C_in, Hp, Wp) with a zero border, cols_all[w] (G, K, H_out W_out).
     """
     kh, kw, sh, sw, dh, dw, pt, pl, H_out, W_out = geom
     G, Og, K = W2.shape
@@ -101,12 +107,13 @@ def _conv2d_forward_kernel(x, W2, b, has_bias, geom, xp_all, cols_all, y, bounds
         xp, cols = xp_all[w], cols_all[w]
         for n in range(bounds[w], bounds[w + 1]):
             _pad_image(x[n], xp, pt, pl)
-            _im2col_tile(xp, cols, kh, kw, sh, sw, dh, dw, H_out, W_out)
-            for g in range(G):
-                np.dot(W2[g], cols[g * K : (g + 1) * K], y[n, g * Og : (g + 1) * Og])
+            _im2col_tile(xp, cols.reshape(G * K, -1), kh, kw, sh, sw, dh, dw, H_out, W_out)
+            for g in range(G):  # C-contiguous blocks: BLAS reads them in place
+                np.dot(W2[g], cols[g], y[n, g])
             if has_bias:
-                for o in range(G * Og):
-                    y[n, o] += b[o]
+                for g in range(G):
+                    for o in range(Og):
+                        y[n, g, o] += b[g * Og + o]
 
 
 @njit(cache=True, parallel=True)
@@ -114,7 +121,7 @@ def _conv2d_backward_kernel(x, W2, dy, geom, xp_all, cols_all, dcols_all, dxp_al
                             dx, bounds):  # fmt: skip
     """Per image: ``dW += dy[n] im2col(x[n])^T``, ``dx[n] = col2im(W2^T dy[n])``, per group.
 
-    dy (B, C_out, H_out W_out); dW_part (workers, G, C_out/G, K), zeroed, one partial sum per
+    dy (B, G, C_out/G, H_out W_out); dW_part (workers, G, C_out/G, K), zeroed, one partial sum per
     worker; dxp_all[w] (C_in, Hp, Wp) scratch of the padded input gradient; dx (B, C_in, H, W),
     written. Other arguments as :func:`_conv2d_forward_kernel`.
     """
@@ -126,14 +133,14 @@ def _conv2d_backward_kernel(x, W2, dy, geom, xp_all, cols_all, dcols_all, dxp_al
         tmp = np.empty((Og, K), dtype=x.dtype)
         for n in range(bounds[w], bounds[w + 1]):
             _pad_image(x[n], xp, pt, pl)
-            _im2col_tile(xp, cols, kh, kw, sh, sw, dh, dw, H_out, W_out)
+            _im2col_tile(xp, cols.reshape(G * K, -1), kh, kw, sh, sw, dh, dw, H_out, W_out)
             for g in range(G):
-                dyg = dy[n, g * Og : (g + 1) * Og]  # (C_out/G, H_out W_out)
-                np.dot(dyg, cols[g * K : (g + 1) * K].T, tmp)
+                dyg = dy[n, g]  # (C_out/G, H_out W_out)
+                np.dot(dyg, cols[g].T, tmp)
                 dW_part[w, g] += tmp
-                np.dot(W2[g].T, dyg, dcols[g * K : (g + 1) * K])
+                np.dot(W2[g].T, dyg, dcols[g])
             dxp[:] = 0
-            _col2im_tile(dcols, dxp, kh, kw, sh, sw, dh, dw, H_out, W_out)
+            _col2im_tile(dcols.reshape(G * K, -1), dxp, kh, kw, sh, sw, dh, dw, H_out, W_out)
             dx[n] = dxp[:, pt : pt + H, pl : pl + W]
 
 
@@ -154,7 +161,7 @@ def _setup(x: np.ndarray, W: np.ndarray, cache: Any):
     n_workers, blas_limit = _workers(B * C_out * C_g * kh * kw * H_out * W_out)
     n_workers = max(1, min(n_workers, B))
     xp_all = np.zeros((n_workers, C_in, H + pt + pb, W_in + pl + pr), dtype=dtype)
-    cols_all = np.empty((n_workers, C_in * kh * kw, H_out * W_out), dtype=dtype)
+    cols_all = np.empty((n_workers, G, C_g * kh * kw, H_out * W_out), dtype=dtype)
     return x, W2, geom, n_workers, blas_limit, xp_all, cols_all, _chunks(B, n_workers)
 
 
@@ -164,7 +171,7 @@ def conv2d_forward_fast(
     """:func:`npml.nn.conv._conv2d_forward_reference` by :func:`_conv2d_forward_kernel`."""
     x, W2, geom, n_workers, blas_limit, xp_all, cols_all, bounds = _setup(x, W, cache)
     B, C_out, H_out, W_out = cache.out_shape
-    y = np.empty((B, C_out, H_out * W_out), dtype=x.dtype)
+    y = np.empty((B, cache.groups, C_out // cache.groups, H_out * W_out), dtype=x.dtype)
     has_bias = b is not None
     b = np.zeros(1, x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
     with blas_limit, parallel_region():
@@ -181,7 +188,8 @@ def conv2d_backward_fast(
     dtype = np.result_type(x, dout)
     if dtype != x.dtype:  # float64 dout into a float32 convolution: compute in float64
         x, W2, xp_all, cols_all = (a.astype(dtype) for a in (x, W2, xp_all, cols_all))
-    dy = np.ascontiguousarray(dout, dtype=dtype).reshape(B, C_out, H_out * W_out)
+    G = cache.groups
+    dy = np.ascontiguousarray(dout, dtype=dtype).reshape(B, G, C_out // G, H_out * W_out)
     dcols_all = np.empty_like(cols_all)
     dxp_all = np.empty_like(xp_all)
     dW_part = np.zeros((n_workers, *W2.shape), dtype=dtype)
