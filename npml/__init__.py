@@ -27,6 +27,7 @@ _SUBPACKAGES = (
     "ops",
     "optim",
     "preference",
+    "rl",
     "testing",
 )
 

@@ -1,22 +1,30 @@
-"""Issue 14, flags: every boolean argument of optim, ops, linear, preference and the estimator
-protocol refuses a value that is not a bool with a ``TypeError`` naming the flag.
+"""Issue 14, flags: every boolean argument of optim, ops, linear, preference, bench, the
+module base class and the estimator protocol refuses a value that is not a bool with a
+``TypeError`` naming the flag.
 
 A non-empty string such as ``"no"`` is truthy, so before this a flag given ``"no"`` did what
 ``True`` does, without a word. Each row of ``FLAGS`` is one entry point; every row is tried
-with every bad value, and with ``np.bool_`` (which must keep working).
+with every bad value, and with ``np.bool_`` (which must keep working). ``OPTIONAL_FLAGS``
+are flags for which ``None`` means "not given" (a verdict not judged, a default decided
+from the shape). tests/test_hardening_coverage.py checks that every flag of the public API
+is in one of these tables (or in another hardening file's flag table).
 """
 
 from __future__ import annotations
+
+import io
 
 import numpy as np
 import pytest
 
 from npml._estimator import Estimator
+from npml.bench import Report, Row
 from npml.linear import ElasticNet, enet_path
-from npml.nn import Module, Parameter
-from npml.ops import einsum, l2_norm, logsumexp, std, variance
+from npml.nn import Linear, Module, Parameter, Upsample, timestep_embedding
+from npml.ops import einsum, einsum_path, l2_norm, logsumexp, std, variance
 from npml.optim import SGD, Adam, AdamW, decay_groups
 from npml.preference import sequence_logps, sequence_logps_forward
+from npml.rl import CliffWalking, expected_sarsa, q_learning, sarsa
 
 
 def _X_y():
@@ -40,6 +48,19 @@ _LOGITS, _TOKENS = np.zeros((2, 3, 4)), np.zeros((2, 3), dtype=np.int64)
 
 # (entry point, flag name, call with the flag set to v)
 FLAGS = [
+    (
+        "Upsample",
+        "align_corners",
+        lambda v: Upsample(scale_factor=2, mode="bilinear", align_corners=v),
+    ),
+    (
+        "timestep_embedding",
+        "flip_sin_to_cos",
+        lambda v: timestep_embedding(np.arange(3), 4, flip_sin_to_cos=v),
+    ),
+    ("sarsa", "record", lambda v: sarsa(CliffWalking(), 1, rng=0, record=v)),
+    ("expected_sarsa", "record", lambda v: expected_sarsa(CliffWalking(), 1, rng=0, record=v)),
+    ("q_learning", "record", lambda v: q_learning(CliffWalking(), 1, rng=0, record=v)),
     ("SGD", "nesterov", lambda v: SGD([Parameter(np.ones(2))], lr=0.1, momentum=0.9, nesterov=v)),
     ("Adam", "amsgrad", lambda v: Adam([Parameter(np.ones(2))], amsgrad=v)),
     ("AdamW", "amsgrad", lambda v: AdamW([Parameter(np.ones(2))], amsgrad=v)),
@@ -63,6 +84,15 @@ FLAGS = [
         lambda v: sequence_logps_forward(_LOGITS, _TOKENS, average=v),
     ),  # fmt: skip
     ("Estimator.get_params", "deep", lambda v: _Est().get_params(deep=v)),
+    ("ElasticNet.get_params", "deep", lambda v: ElasticNet().get_params(deep=v)),
+    (
+        "einsum_path",
+        "optimize",
+        lambda v: einsum_path("ij,jk->ik", np.ones((2, 2)), np.ones((2, 2)), optimize=v),
+    ),  # fmt: skip
+    ("Module.train", "mode", lambda v: Linear(2, 2).train(v)),
+    ("Parameter", "embedding", lambda v: Parameter(np.ones(2), embedding=v)),
+    ("Report", "plots", lambda v: Report(plots=v, stream=io.StringIO())),
 ]
 BAD = ["no", "yes", 1, 0, None, 1.0, np.array([True])]
 
@@ -86,3 +116,35 @@ def test_a_flag_accepts_python_and_numpy_bools(where, flag, call):
 def test_einsum_keeps_its_documented_strategy_name():
     a = np.arange(6.0).reshape(2, 3)
     np.testing.assert_array_equal(einsum("ij->", a, optimize="greedy"), a.sum())
+
+
+def _report():
+    return Report(plots=False, stream=io.StringIO())
+
+
+# (entry point, flag name, call with the flag set to v): None is allowed too
+OPTIONAL_FLAGS = [
+    ("Parameter", "decay", lambda v: Parameter(np.ones(2), decay=v)),
+    ("Report.row", "met", lambda v: _report().row("c", 1.0, target="a condition", met=v)),
+    ("Row", "met", lambda v: Row("chapter", "case", 1.0, met=v)),
+]
+_OPTIONAL_IDS = [f"{w}-{f}" for w, f, _ in OPTIONAL_FLAGS]
+
+
+@pytest.mark.parametrize("bad", [b for b in BAD if b is not None], ids=repr)
+@pytest.mark.parametrize(("where", "flag", "call"), OPTIONAL_FLAGS, ids=_OPTIONAL_IDS)
+def test_an_optional_flag_that_is_not_a_bool_or_none_is_refused_by_name(where, flag, call, bad):
+    with pytest.raises(TypeError, match=rf"\b{flag}="):
+        call(bad)
+
+
+@pytest.mark.parametrize(("where", "flag", "call"), OPTIONAL_FLAGS, ids=_OPTIONAL_IDS)
+def test_an_optional_flag_accepts_bools_and_none(where, flag, call):
+    for good in (True, False, np.True_, np.False_, None):
+        call(good)
+
+
+def test_a_verdict_is_stored_as_a_python_bool():
+    # np.bool_ verdicts (a ratio compared with a target) are written to the JSON as bools
+    assert type(Row("chapter", "case", 1.0, met=np.True_).met) is bool
+    assert type(_report().row("c", 1.0, target="a condition", met=np.False_).met) is bool

@@ -2,8 +2,10 @@
 ops, linear, preference and bench are refused before any work, by name.
 
 Each row of ``CASES`` is one bad call: the entry point, the error type and a pattern that
-names the argument. Before this, several of them ran and returned something (an increasing
-``enet_path``, an empty ``compare``, a ``measure`` with no times) or failed with NumPy's
+names the argument (tests/test_hardening_coverage.py reads the entry point off the call;
+tests/test_hardening_core_inputs.py holds the rows of the entry points without ranges).
+Before this, several of them ran and returned something (an increasing ``enet_path``, an
+empty ``compare``, a ``measure`` with no times) or failed with NumPy's
 message ("'str' object cannot be interpreted as an integer").
 """
 

@@ -12,10 +12,15 @@ from npml.kernels import (
     KernelRidge,
     Linear,
     Matern,
+    NotPositiveDefiniteError,
     Periodic,
     Polynomial,
+    Product,
     RationalQuadratic,
+    Sum,
     White,
+    cholesky_lower,
+    cholesky_solve,
     polynomial_features,
     sq_dist,
 )
@@ -256,3 +261,107 @@ def test_bounded_kernels_still_give_finite_grams_on_extreme_input():
         K = k(Xe)
         assert np.isfinite(K).all()
         np.testing.assert_allclose(np.diag(K), k.diag(Xe))
+
+
+# -- 5. composites and the linear algebra ------------------------------------------------------
+_NAN_K = np.array([[1.0, np.nan], [np.nan, 1.0]])
+LINALG_CASES = [
+    ("Sum k2='a'", lambda: Sum(RBF(), "a"), TypeError, "k2='a' is not a Kernel"),
+    ("Sum k1=3.0", lambda: Sum(3.0, RBF()), TypeError, "k1=3.0 is not a Kernel"),
+    ("Product k1=None", lambda: Product(None, RBF()), TypeError, "k1=None is not a Kernel"),
+    ("Product k2=RBF class", lambda: Product(RBF(), RBF), TypeError, "k2=.* is not a Kernel"),
+    ("cholesky_lower K str", lambda: cholesky_lower("K"), TypeError, "K is a str"),
+    ("cholesky_lower K list", lambda: cholesky_lower([[1.0]]), TypeError, "K is a list"),
+    (
+        "cholesky_lower not square",
+        lambda: cholesky_lower(np.ones((2, 3))),
+        ValueError,
+        r"K: expected a square float64 matrix, got float64 \(2, 3\)",
+    ),
+    (
+        "cholesky_lower complex",
+        lambda: cholesky_lower(np.eye(2) + 0j),
+        ValueError,
+        "K: expected a square float64 matrix, got complex128",
+    ),
+    (
+        "cholesky_lower NaN",  # LAPACK returned a factor of NaNs without an error
+        lambda: cholesky_lower(_NAN_K.copy()),
+        ValueError,
+        "K contains 2 non-finite",
+    ),
+    (
+        "cholesky_lower NaN named",
+        lambda: cholesky_lower(_NAN_K.copy(), name="K(X, X)"),
+        ValueError,
+        r"K\(X, X\) contains 2 non-finite",
+    ),
+    (
+        "cholesky_lower not PD",
+        lambda: cholesky_lower(np.array([[1.0, 2.0], [2.0, 1.0]]), remedy="add jitter"),
+        NotPositiveDefiniteError,
+        "K is not positive definite .*; add jitter",
+    ),
+    ("cholesky_solve L list", lambda: cholesky_solve([[1.0]], np.ones(1)), TypeError, "L is a"),
+    (
+        "cholesky_solve L not square",
+        lambda: cholesky_solve(np.ones((2, 3)), np.ones(2)),
+        ValueError,
+        r"L: expected a square float64 matrix, got float64 \(2, 3\)",
+    ),
+    (
+        "cholesky_solve L singular",  # dpotrs divided by the zero pivot: NaN
+        lambda: cholesky_solve(np.zeros((2, 2)), np.ones(2)),
+        ValueError,
+        "L is not a Cholesky factor",
+    ),
+    (
+        "cholesky_solve L NaN",
+        lambda: cholesky_solve(np.array([[1.0, 0.0], [np.nan, 1.0]]), np.ones(2)),
+        ValueError,
+        "L is not a Cholesky factor",
+    ),
+    (
+        "cholesky_solve b rows",
+        lambda: cholesky_solve(np.eye(2), np.ones(3)),
+        ValueError,
+        r"b has shape \(3,\); expected 2 rows like L",
+    ),
+    (
+        "cholesky_solve b 3-D",
+        lambda: cholesky_solve(np.eye(2), np.ones((2, 2, 2))),
+        ValueError,
+        "b has ndim=3",
+    ),
+    (
+        "cholesky_solve b NaN",
+        lambda: cholesky_solve(np.eye(2), np.array([1.0, np.nan])),
+        ValueError,
+        "b contains 1 non-finite",
+    ),
+    (
+        "cholesky_solve b complex",  # cast with a ComplexWarning before
+        lambda: cholesky_solve(np.eye(2), np.ones(2) + 1j),
+        ValueError,
+        "Complex data not supported: b",
+    ),
+    ("cholesky_solve b str", lambda: cholesky_solve(np.eye(2), "b"), TypeError, "b='b'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "call", "error", "match"), LINALG_CASES, ids=[c[0] for c in LINALG_CASES]
+)
+def test_composites_and_linear_algebra_refuse_bad_input_by_name(what, call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_cholesky_solve_still_solves():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((4, 4))
+    K = A @ A.T + 4.0 * np.eye(4)
+    b = rng.standard_normal((4, 2))
+    L = cholesky_lower(K.copy())
+    np.testing.assert_allclose(K @ cholesky_solve(L, b), b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(K @ cholesky_solve(L, b[:, 0]), b[:, 0], rtol=1e-10, atol=1e-12)

@@ -41,8 +41,10 @@ from npml._checks import as_rng, check_array, check_scalar
 
 
 def _pair(pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    pred = check_array(pred, "pred", ndim=(1, 2), dtype=None)
-    target = check_array(target, "target", ndim=(1, 2), dtype=None)
+    # token ids: integers (whole-number floats are converted); 1.5 or a probability is an
+    # error, not a token that never matches
+    pred = check_array(pred, "pred", ndim=(1, 2), dtype="int")
+    target = check_array(target, "target", ndim=(1, 2), dtype="int")
     if pred.shape != target.shape:
         raise ValueError(f"pred has shape {pred.shape} but target has {target.shape}")
     return np.atleast_2d(pred), np.atleast_2d(target)
@@ -51,7 +53,7 @@ def _pair(pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def exact_match(pred: np.ndarray, target: np.ndarray) -> float:
     """Fraction of sequences predicted exactly, token for token.
 
-    ``pred`` and ``target`` have shape (L,) (one sequence) or (N, L).
+    ``pred`` and ``target`` are token ids (integers) of shape (L,) (one sequence) or (N, L).
     """
     pred, target = _pair(pred, target)
     if pred.shape[0] == 0:
@@ -60,7 +62,7 @@ def exact_match(pred: np.ndarray, target: np.ndarray) -> float:
 
 
 def token_accuracy(pred: np.ndarray, target: np.ndarray) -> float:
-    """Fraction of tokens predicted right; shapes (L,) or (N, L)."""
+    """Fraction of tokens predicted right; integer token ids of shapes (L,) or (N, L)."""
     pred, target = _pair(pred, target)
     if pred.size == 0:
         raise ValueError("pred and target hold no tokens; expected at least one")

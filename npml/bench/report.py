@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import numbers
 import os
 import platform
 import sys
@@ -21,6 +22,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+import numpy as np
+
+from npml._checks import check_bool
 from npml.bench.row import Row, format_value, jsonable, judge
 
 MODES = ("tiny", "quick", "full")
@@ -28,6 +32,10 @@ MODES = ("tiny", "quick", "full")
 
 def peer(module_name: str) -> ModuleType | None:
     """Import an optional peer library, or return ``None`` when it is not installed."""
+    if not isinstance(module_name, str):
+        raise TypeError(f"module_name={module_name!r}; expected a module name (a str)")
+    if not module_name or module_name.startswith("."):
+        raise ValueError(f"module_name={module_name!r}; expected an absolute module name")
     try:
         return importlib.import_module(module_name)
     except ImportError:
@@ -73,9 +81,14 @@ class Report:
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode={mode!r}; expected one of {MODES}")
+        if not isinstance(out_dir, (str, os.PathLike)):
+            kind = type(out_dir).__name__
+            raise TypeError(f"out_dir={out_dir!r} of type {kind}; expected a path")
+        if stream is not None and not callable(getattr(stream, "write", None)):
+            raise TypeError(f"stream={stream!r} has no write method; expected a text file")
         self.mode = mode
         self.out_dir = Path(out_dir)
-        self.plots = plots
+        self.plots = check_bool(plots, "plots")
         self.stream = stream if stream is not None else sys.stdout
         self.rows: list[Row] = []
         self.plot_files: list[str] = []
@@ -149,6 +162,15 @@ class Report:
         extra : dict
             More fields for the JSON (GFLOP/s, fitted intervals, ...).
         """
+        if not isinstance(case, str):
+            raise TypeError(f"case={case!r} of type {type(case).__name__}; expected a str")
+        for name, v in (("value", value), ("peer_value", peer_value), ("target", target)):
+            real = isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+            if v is not None and not real and not (name == "target" and isinstance(v, str)):
+                expected = "a number, a str or None" if name == "target" else "a number or None"
+                raise TypeError(f"{name}={v!r} of type {type(v).__name__}; expected {expected}")
+        if met is not None:
+            met = check_bool(met, "met")
         ratio, target_text, met = judge(value, peer, peer_value, target, met)
         r = Row(
             chapter=self.chapter_name,

@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from npml._checks import check_bool
+
 
 @dataclass
 class Row:
@@ -29,6 +31,10 @@ class Row:
     met: bool | None = None
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.met is not None:  # a verdict, written to the JSON: True, False or None
+            self.met = check_bool(self.met, "met")
 
 
 class Verdict(NamedTuple):

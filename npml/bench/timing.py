@@ -178,6 +178,12 @@ def matmul_peak_gflops(dtype: type = np.float32, n: int = 1024, repeats: int = 5
     the hardware, not by its code.
     """
     check_scalar(n, "n", kind=numbers.Integral, low=1)
+    try:
+        dtype_kind = np.dtype(dtype).kind
+    except TypeError:
+        dtype_kind = None
+    if dtype_kind != "f":
+        raise TypeError(f"dtype={dtype!r}; expected a float dtype (np.float32 or np.float64)")
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n)).astype(dtype)
     b = rng.standard_normal((n, n)).astype(dtype)

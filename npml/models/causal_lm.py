@@ -25,9 +25,19 @@ scatter-add from the input lookup; ``Parameter.accumulate`` adds both.
 restricted to the ``top_k`` largest logits, and decodes incrementally: each layer keeps a
 :class:`~npml.nn.kv_cache.KVCache` of past keys and values, so a new token costs one query
 against the cache instead of recomputing the whole prefix.
+
+**Hidden states and extra heads.** :meth:`CausalLM.forward_outputs` also returns the final
+normalised states :math:`h_t = \\operatorname{LN}(h^{(L)}_t)` and, for each extra head
+``name`` of width :math:`n` given at construction (``heads={"reward": 1, "done": 2}``), its
+output :math:`y^{\\text{name}}_t = h_t W_{\\text{name}} + b_{\\text{name}}`: the value,
+reward and episode-end predictions that in-context RL and world models read off the same
+states as the next-token logits. :meth:`CausalLM.backward` takes a gradient for any of them;
+their contributions to :math:`\\bar{h}` add up before the final LayerNorm's backward.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -49,6 +59,42 @@ from npml.nn.layer_norm import LayerNorm
 from npml.nn.linear import Linear
 from npml.nn.positional import LearnedPositionalEmbedding
 from npml.nn.transformer import TransformerEncoderLayer
+
+
+class CausalLMOutput(NamedTuple):
+    """What :meth:`CausalLM.forward_outputs` returns."""
+
+    logits: np.ndarray  # (B, T, vocab_size)
+    hidden: np.ndarray  # (B, T, d_model): LN_f of the last block's output
+    heads: dict[str, np.ndarray]  # name -> (B, T, width) for each extra head
+
+
+class _Heads(Module):
+    """The extra output heads, one :class:`Linear` attribute per name (so parameters are
+    named ``heads.<name>.W`` and ``heads.<name>.b``)."""
+
+    def __init__(self, widths: dict[str, int], d_model: int, rng: np.random.Generator, dtype):
+        self._names = tuple(widths)
+        for name in self._names:
+            setattr(self, name, Linear(d_model, widths[name], True, rng, dtype))
+
+    def items(self) -> list[tuple[str, Linear]]:
+        return [(name, getattr(self, name)) for name in self._names]
+
+
+def _check_heads(heads: object) -> dict[str, int]:
+    """Validate the ``heads`` argument: a mapping of identifier names to widths >= 1."""
+    if heads is None:
+        return {}
+    if not isinstance(heads, dict):
+        raise TypeError(f"heads must be a dict of name -> width, got {type(heads).__name__}")
+    for name, width in heads.items():
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise ValueError(
+                f"heads has the name {name!r}; expected identifiers not starting with '_'"
+            )
+        check_scalar(width, f"heads[{name!r}]", kind=int, low=1)
+    return dict(heads)
 
 
 class CausalLM(Module):
@@ -79,6 +125,11 @@ class CausalLM(Module):
     activation : {"gelu", "relu"}, default "gelu"
     init_std : float, default 0.02
         Standard deviation of the token (and learned position) tables, as in GPT-2.
+    heads : dict of str to int, optional
+        Extra output heads on the final states (module docstring), e.g.
+        ``{"value": 1, "reward": 1, "done": 2}``: each name gets a :class:`Linear`
+        ``(d_model, width)`` with bias, initialised after every other parameter (so a seed
+        gives the same base model with or without heads).
 
     Attributes
     ----------
@@ -88,6 +139,9 @@ class CausalLM(Module):
     norm_f : LayerNorm
     lm_head : Linear or None
         ``None`` when the embeddings are tied.
+    heads : Module or None
+        The extra heads as attributes (``model.heads.reward``), ``None`` without any.
+    head_widths : dict of str to int
     """
 
     def __init__(
@@ -107,6 +161,7 @@ class CausalLM(Module):
         rope_base: float = 10000.0,
         activation: str = "gelu",
         init_std: float = 0.02,
+        heads: dict[str, int] | None = None,
     ) -> None:
         for name, value in [("vocab_size", vocab_size), ("d_model", d_model)]:
             check_scalar(value, name, kind=int, low=1)
@@ -116,6 +171,7 @@ class CausalLM(Module):
         check_scalar(init_std, "init_std", low=0.0)
         check_scalar(dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
         tie_embeddings = check_bool(tie_embeddings, "tie_embeddings")
+        head_widths = _check_heads(heads)
         rng = as_rng(rng)
         self.vocab_size, self.d_model, self.max_len = vocab_size, d_model, max_len
         self.positional, self.tie_embeddings = positional, bool(tie_embeddings)
@@ -142,6 +198,8 @@ class CausalLM(Module):
         ]
         self.norm_f = LayerNorm(d_model, dtype=dtype)
         self.lm_head = None if tie_embeddings else Linear(d_model, vocab_size, False, rng, dtype)
+        self.head_widths = head_widths
+        self.heads = _Heads(head_widths, d_model, rng, dtype) if head_widths else None
         self._h: np.ndarray | None = None  # normalised final states, for the tied backward
         self._cached_forward = False
         self._out_shape: tuple[int, int, int] | None = None  # (B, T, V) of the last forward
@@ -185,50 +243,127 @@ class CausalLM(Module):
         :func:`npml._checks.trusted_inputs`, so no activation is scanned for NaN again (an
         overflow in attention is still refused, by the attention's cheap row check).
         """
+        return self.forward_outputs(ids, kv_caches).logits
+
+    def forward_outputs(
+        self, ids: np.ndarray, kv_caches: list[KVCache] | None = None
+    ) -> CausalLMOutput:
+        """Logits, final hidden states and extra-head outputs for ``ids``.
+
+        Parameters
+        ----------
+        ids : ndarray of int, shape (B, T)
+        kv_caches : list of KVCache, optional
+            As in :meth:`forward`.
+
+        Returns
+        -------
+        CausalLMOutput
+            ``logits`` (B, T, vocab_size), ``hidden`` (B, T, d_model) (the normalised final
+            states every head reads) and ``heads``, a dict of name -> (B, T, width) (empty
+            without heads). :meth:`backward` accepts a gradient for each of them.
+        """
         start = 0 if kv_caches is None else _cached_length(kv_caches[0])
         ids = self._check_ids(ids, start)
         if kv_caches is not None and len(kv_caches) != len(self.blocks):
             raise ValueError(f"got {len(kv_caches)} kv_caches; expected {len(self.blocks)}")
         self._cached_forward = kv_caches is not None
         with trusted_inputs():
-            logits = self._forward(ids, start, kv_caches)
+            h = self._forward_hidden(ids, start, kv_caches)
+            logits = self._lm_head_forward(h)
+            # 7. y_name = h W_name + b_name for each extra head
+            heads = {} if self.heads is None else {n: m(h) for n, m in self.heads.items()}
         self._out_shape = logits.shape
-        return logits
+        return CausalLMOutput(logits, h, heads)
 
     def _forward(self, ids: np.ndarray, start: int, kv_caches: list[KVCache] | None) -> np.ndarray:
-        """The forward steps (module docstring) on validated ``ids``."""
+        """The forward steps (module docstring) on validated ``ids``: the logits."""
+        return self._lm_head_forward(self._forward_hidden(ids, start, kv_caches))
+
+    def _forward_hidden(
+        self, ids: np.ndarray, start: int, kv_caches: list[KVCache] | None
+    ) -> np.ndarray:
+        """Forward steps 1-5 (module docstring) on validated ``ids``: h, (B, T, D)."""
         x = self.tok_emb(ids)  # 1. x = E[ids], (B, T, D)
         if self.pos_emb is not None:  # 2. x = x + P[start : start + T]
             x = self.pos_emb(x, offset=start)
         x = self.drop(x)  # 3. embedding dropout
         for i, block in enumerate(self.blocks):  # 4. x = Block_l(x), causal
             x = block(x, causal=True, kv_cache=None if kv_caches is None else kv_caches[i])
-        h = self.norm_f(x)  # 5. h = LN_f(x)
+        return self.norm_f(x)  # 5. h = LN_f(x)
+
+    def _lm_head_forward(self, h: np.ndarray) -> np.ndarray:
+        """Forward step 6: logits (B, T, V) from h (B, T, D)."""
         if self.lm_head is None:  # 6. z = h E^T (tied) or h W_out
             self._h = h
             B, T, D = h.shape
             return (h.reshape(B * T, D) @ self.tok_emb.W.data.T).reshape(B, T, -1)  # (B, T, V)
         return self.lm_head(h)
 
-    def backward(self, dlogits: np.ndarray) -> None:
-        """Accumulate the gradient of every parameter from ``dlogits`` (B, T, vocab_size).
+    def backward(
+        self,
+        dlogits: np.ndarray | None = None,
+        *,
+        dhidden: np.ndarray | None = None,
+        dheads: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        """Accumulate the gradient of every parameter from the gradients of the outputs.
 
-        ``dlogits`` must have the shape of the last forward's logits; it is cast to the
-        model's dtype. ``RuntimeError`` before any forward or after one with ``kv_caches``.
+        Parameters
+        ----------
+        dlogits : ndarray, shape (B, T, vocab_size), optional
+            Gradient w.r.t. the last forward's logits; cast to the model's dtype.
+        dhidden : ndarray, shape (B, T, d_model), optional
+            Gradient w.r.t. the final hidden states (``forward_outputs(...).hidden``).
+        dheads : dict of str to ndarray, optional
+            Gradient w.r.t. some extra heads' outputs, name -> (B, T, width); heads left
+            out get none.
+
+        ``RuntimeError`` before any forward or after one with ``kv_caches``; ``ValueError``
+        when no gradient is given, a shape differs or a head name is unknown.
         """
         if self._out_shape is None:
             raise RuntimeError("CausalLM.backward called before forward; run forward(ids) first")
         if self._cached_forward:
             raise RuntimeError("backward after a forward with kv_caches is not supported")
-        dlogits = check_dout(dlogits, self._out_shape, "dlogits").astype(self.dtype, copy=False)
+        if dlogits is None and dhidden is None and not dheads:
+            raise ValueError("backward got no gradient; pass dlogits, dhidden or dheads")
+        B, T, _ = self._out_shape
+        # every gradient is checked before any parameter accumulates one
+        if dlogits is not None:
+            dlogits = check_dout(dlogits, self._out_shape, "dlogits").astype(self.dtype, copy=False)
+        if dhidden is not None:
+            dhidden = check_dout(dhidden, (B, T, self.d_model), "dhidden").astype(self.dtype)
+        checked = {}
+        for name, g in (dheads or {}).items():
+            if name not in self.head_widths:
+                raise ValueError(
+                    f"dheads has the head {name!r}; the model's heads are "
+                    f"{sorted(self.head_widths)}"
+                )
+            g = check_dout(g, (B, T, self.head_widths[name]), f"dheads[{name!r}]")
+            checked[name] = g.astype(self.dtype, copy=False)
+        dh = None if dlogits is None else self._lm_head_backward(dlogits)
+        if dhidden is not None:  # h is an output itself: its gradient adds to dh
+            dh = dhidden if dh is None else dh + dhidden
+        for name, g in checked.items():  # 7. y_name = h W_name + b_name
+            g = getattr(self.heads, name).backward(g)
+            dh = g if dh is None else dh + g
+        self._backward_hidden(dh)
+
+    def _lm_head_backward(self, dlogits: np.ndarray) -> np.ndarray:
+        """Backward of step 6: dh (B, T, D) from checked dlogits; accumulates the output weights."""
         if self.lm_head is None:
             # 6. z = h E^T: dh = dz E and dE += dz^T h (the output half of the tied gradient)
             h = self._h
             dz2 = dlogits.reshape(-1, self.vocab_size)  # (B*T, V)
             dh = (dz2 @ self.tok_emb.W.data).reshape(*dlogits.shape[:-1], -1)  # (B, T, D)
             self.tok_emb.W.accumulate(dz2.T @ h.reshape(-1, self.d_model))  # (V, D)
-        else:
-            dh = self.lm_head.backward(dlogits)
+            return dh
+        return self.lm_head.backward(dlogits)
+
+    def _backward_hidden(self, dh: np.ndarray) -> None:
+        """Backward of steps 5-1 from dh, the gradient w.r.t. h (B, T, D)."""
         dx = self.norm_f.backward(dh)  # 5. h = LN_f(x)
         for block in reversed(self.blocks):  # 4. blocks in reverse
             dx = block.backward(dx)

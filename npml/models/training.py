@@ -145,11 +145,38 @@ def sample_lm_batch(
     return tokens[idx], tokens[idx + 1]
 
 
-def lm_loss(model: Module, x: np.ndarray, y: np.ndarray, backward: bool = True) -> float:
-    """Mean next-token cross-entropy of ``model`` on ``(x, y)``; backpropagates if asked."""
+def lm_loss(
+    model: Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    backward: bool = True,
+    mask: np.ndarray | None = None,
+) -> float:
+    """Mean next-token cross-entropy of ``model`` on ``(x, y)``; backpropagates if asked.
+
+    Parameters
+    ----------
+    model : CausalLM
+    x, y : ndarray of int, shape (B, T)
+        Inputs and targets.
+    backward : bool, default True
+    mask : ndarray of bool, shape (B, T), optional
+        Train only on the positions where it is True (e.g. the action tokens of an RL
+        history): the loss is the mean over that set :math:`M` of positions,
+        :math:`-\\frac{1}{|M|}\\sum_{(b,t) \\in M} \\log p_\\theta(y_{bt} \\mid x_{b,\\le t})`,
+        and the other positions get zero gradient. A mask with no True entry gives loss 0
+        and zero gradients.
+    """
     backward = check_bool(backward, "backward")
+    if mask is not None:
+        mask = check_array(mask, "mask", dtype="bool")
+        if mask.shape != np.shape(y):
+            raise ValueError(f"mask has shape {mask.shape}; expected the shape of y, {np.shape(y)}")
+        y = np.where(mask, y, -1)  # masked-out targets become ignore_index
     logits = model.forward(x)  # (B, T, V)
-    loss, cache = softmax_cross_entropy_forward(logits, y)
+    loss, cache = softmax_cross_entropy_forward(
+        logits, y, ignore_index=None if mask is None else -1
+    )
     if backward:
         model.backward(softmax_cross_entropy_backward(1.0, cache))
     return float(loss)

@@ -24,6 +24,7 @@ import numpy as np
 from npml._checks import (
     as_rng,
     check_array,
+    check_bool,
     check_choice,
     check_dout,
     check_last_dim,
@@ -173,6 +174,7 @@ class FeedForward(Module):
         dtype: type = np.float32,
     ) -> None:
         check_scalar(d_model, "d_model", kind=int, low=1)
+        bias = check_bool(bias, "bias")
         d_ff = 4 * d_model if d_ff is None else check_scalar(d_ff, "d_ff", kind=int, low=1)
         self.activation = check_choice(activation, "activation", ACTIVATIONS)
         rng = as_rng(rng)

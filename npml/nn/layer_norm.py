@@ -79,7 +79,8 @@ def layer_norm_forward(
             check_array(x, "x")  # raises, naming the non-finite entries
     else:
         check_array(x, "x")
-        with np.errstate(over="ignore"):  # an overflowing row is redone below
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing row is redone below
+            # (its sum overflows to inf, so x - mu is -inf and x_hat is inf * 0 = NaN there)
             y, cache = _layer_norm_forward_reference(x, gamma, beta, eps)
     overflow = cache.rstd.reshape(-1) == 0  # rows whose variance overflowed (|x| near max)
     if overflow.any():

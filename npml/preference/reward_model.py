@@ -51,6 +51,12 @@ def bradley_terry_loss_forward(
 
 def bradley_terry_loss_backward(dloss: float, cache: BTLossCache) -> tuple[np.ndarray, np.ndarray]:
     """Gradients ``(d_r_chosen, d_r_rejected)``, each shape (B,)."""
+    if not isinstance(cache, BTLossCache):
+        raise TypeError(
+            f"cache is a {type(cache).__name__}; expected the BTLossCache that "
+            "bradley_terry_loss_forward returned"
+        )
+    dloss = float(check_scalar(dloss, "dloss"))
     B = cache.margin.shape[0]
     d = -dloss * 0.5 * (1.0 - np.tanh(0.5 * cache.margin)) / B  # -sigma(-margin) / B
     return d, -d
@@ -80,6 +86,17 @@ class RewardModel(Module):
         dtype: type = np.float32,
     ) -> None:
         check_scalar(d_in, "d_in", kind=(int, np.integer), low=1)
+        if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
+            raise TypeError(f"hidden={hidden!r}; expected a sequence of layer widths")
+        hidden = tuple(hidden)
+        for i, h in enumerate(hidden):
+            check_scalar(h, f"hidden[{i}]", kind=(int, np.integer), low=1)
+        try:
+            float_dtype = np.dtype(dtype).kind == "f"
+        except TypeError:
+            float_dtype = False
+        if not float_dtype:
+            raise TypeError(f"dtype={dtype!r}; expected a float dtype (np.float32 or np.float64)")
         rng = as_rng(rng)
         widths = [d_in, *hidden]
         self.layers: list[Module] = []

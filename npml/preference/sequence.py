@@ -33,25 +33,26 @@ class SequenceLogpsCache(NamedTuple):
     mask: np.ndarray  # (B, T) float, 0/1 (divided by the length when average=True)
 
 
-def _check(logits: np.ndarray, tokens: np.ndarray, mask: np.ndarray | None):
+def _check(logits: np.ndarray, tokens: np.ndarray, mask: np.ndarray | None, name="tokens"):
+    """The checked ``(logits, tokens, mask)``; ``name`` is what the caller calls ``tokens``."""
     logits = check_array(logits, "logits", ndim=3)
     B, T, V = logits.shape
-    tokens = check_array(tokens, "tokens", ndim=2, dtype="int")
+    tokens = check_array(tokens, name, ndim=2, dtype="int")
     if tokens.shape != (B, T):
-        raise ValueError(f"tokens has shape {tokens.shape}; expected {(B, T)} like logits")
+        raise ValueError(f"{name} has shape {tokens.shape}; expected {(B, T)} like logits")
     if mask is None:
         mask = np.ones((B, T), dtype=logits.dtype)
     else:
         mask = check_array(mask, "mask", ndim=2, dtype=None)
         if mask.shape != (B, T):
-            raise ValueError(f"mask has shape {mask.shape}; expected {(B, T)} like tokens")
+            raise ValueError(f"mask has shape {mask.shape}; expected {(B, T)} like {name}")
         if not np.all((mask == 0) | (mask == 1)):
             raise ValueError("mask has values other than 0 and 1 (or False/True)")
         mask = mask.astype(logits.dtype)
     live = mask > 0
     if np.any(live & ((tokens < 0) | (tokens >= V))):
         bad = tokens[live & ((tokens < 0) | (tokens >= V))][0]
-        raise ValueError(f"tokens contains {bad} at a masked-in position; expected [0, {V})")
+        raise ValueError(f"{name} contains {bad} at a masked-in position; expected [0, {V})")
     tokens = np.where(live, tokens, 0).astype(np.int64)  # padding ids may be anything
     return logits, tokens, mask
 
@@ -95,6 +96,11 @@ def sequence_logps_forward(
 
 def sequence_logps_backward(dlogps: np.ndarray, cache: SequenceLogpsCache) -> np.ndarray:
     """Gradient with respect to the logits, shape (B, T, V), from ``dlogps`` of shape (B,)."""
+    if not isinstance(cache, SequenceLogpsCache):
+        raise TypeError(
+            f"cache is a {type(cache).__name__}; expected the SequenceLogpsCache that "
+            "sequence_logps_forward returned"
+        )
     B, T, V = cache.probs.shape
     dlogps = check_array(dlogps, "dlogps", ndim=1)
     if dlogps.shape != (B,):

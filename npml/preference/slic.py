@@ -41,9 +41,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from npml._checks import check_array, check_scalar
+from npml._checks import check_array, check_scalar, trusted_inputs
 from npml.ops import log_softmax
-from npml.preference.sequence import sequence_logps_backward, sequence_logps_forward
+from npml.preference.sequence import _check, sequence_logps_backward, sequence_logps_forward
 
 Grads = tuple[np.ndarray, np.ndarray]
 
@@ -173,7 +173,9 @@ def slic_cross_entropy_regularizer(
     as in :func:`npml.preference.sequence_logps`); ``mask`` (B, T) selects the target
     tokens. Returns ``(loss, dlogits)``.
     """
-    logps, cache = sequence_logps_forward(logits, targets, mask)
+    logits, targets, mask = _check(logits, targets, mask, "targets")  # errors name targets
+    with trusted_inputs():  # checked: the forward does not scan the logits again
+        logps, cache = sequence_logps_forward(logits, targets, mask)
     B = logps.shape[0]
     return float(-np.mean(logps)), sequence_logps_backward(np.full(B, -1.0 / B), cache)
 

@@ -8,6 +8,7 @@ from npml.models import CausalLM, Transformer
 from npml.models.training import lm_loss, seq2seq_loss
 from npml.nn import (
     Embedding,
+    FeedForward,
     Linear,
     MultiHeadAttention,
     MultiHeadCrossAttention,
@@ -118,6 +119,7 @@ FLAGS = [  # the forward flags of registered layers are checked by the registry
     ("causal", lambda v: scaled_dot_product_attention(Q, K, V, causal=v)),
     ("causal", lambda v: fused_attention(Q, K, V, causal=v)),
     ("bias", lambda v: Linear(4, 5, bias=v)),
+    ("bias", lambda v: FeedForward(4, bias=v)),
     ("bias", lambda v: MultiHeadAttention(4, 2, bias=v)),
     ("bias", lambda v: MultiHeadCrossAttention(4, 2, bias=v)),
     ("norm_first", lambda v: TransformerEncoderLayer(4, 2, norm_first=v)),

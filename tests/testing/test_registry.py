@@ -3,7 +3,8 @@
 (a) float64 gradients of every input and parameter; (b) dtypes kept; (c) torch oracles;
 (d) Numba kernels against their NumPy twins; (e) refused inputs; (f) wrong ``dout`` shapes;
 (g) every public name of npml.nn and npml.models registered or exempt; and the forward and
-backward passes leave their inputs unchanged.
+backward passes leave their inputs unchanged. (Every other subpackage's names, and every
+boolean flag, are checked against the hardening tables in tests/test_hardening_coverage.py.)
 """
 
 import subprocess

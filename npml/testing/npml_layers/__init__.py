@@ -2,7 +2,8 @@
 
 ``elementwise`` (ReLU, GELU, dropout, layer norm), ``dense`` (linear, FFN), ``tokens``
 (embeddings, positions, RoPE, cross-entropy), ``attention`` (plain and fused), ``multihead``
-(the pair and the two modules) and ``blocks`` (Transformer layers and the models) register
+(the pair and the two modules), ``spatial`` (upsampling, pooling, group norm, SiLU, the
+timestep MLP) and ``blocks`` (Transformer layers and the models) register
 on import; each is also an example of entries for your own layers. :data:`EXEMPT` lists the
 public names of :mod:`npml.nn` and :mod:`npml.models` that are not layers with a backward
 pass, each with the reason and the test that covers it instead; a coverage test checks that
@@ -16,6 +17,7 @@ from npml.testing.npml_layers import (  # noqa: F401  (importing them registers 
     dense,
     elementwise,
     multihead,
+    spatial,
     tokens,
 )
 
@@ -34,6 +36,8 @@ EXEMPT = {
     "rope_permute": "a weight-layout conversion, no gradient; tests/nn/test_rope.py",
     "rope_single_frequency": "rope_forward with one frequency (its 'theta' sample is "
     "registered); tests/nn/test_rope.py checks the equality",
+    "timestep_embedding": "a fixed code of t, no gradient needed; "
+    "tests/nn/test_spatial.py (TimeEmbedding, registered, differentiates what follows it)",
     # npml.models
     "CharTokenizer": "text <-> ids, no arrays to differentiate; tests/models/test_text.py",
     "tiny_corpus": "a data set; tests/models/test_text.py",

@@ -53,6 +53,9 @@ def layer_errors(rng, dtype):
     yield ErrorInput("memory", lambda: dec(x, x[:1]), match="batch size")
     yield ErrorInput("memory", lambda: dec(x, np.ones((2, 3, 4), dtype)))
     yield ErrorInput("norm_first", lambda: TransformerEncoderLayer(6, 2, norm_first=1), TypeError)
+    yield ErrorInput(
+        "norm_first", lambda: TransformerDecoderLayer(6, 2, norm_first="no"), TypeError
+    )
     yield ErrorInput("dropout", lambda: TransformerDecoderLayer(6, 2, dropout=1.0))
     yield ErrorInput("n_heads", lambda: TransformerEncoderLayer(6, 4))
 
@@ -134,6 +137,9 @@ def causal_lm_errors(rng, dtype):
     caches = model.new_kv_caches() * 2  # two caches for one block
     yield ErrorInput("kv_caches", lambda: model(np.zeros((1, 2), int), caches))
     yield ErrorInput("positional", lambda: CausalLM(7, 8, 2, 1, 4, positional="abs"))
+    yield ErrorInput(
+        "tie_embeddings", lambda: CausalLM(7, 8, 2, 1, 4, tie_embeddings="no"), TypeError
+    )
 
 
 register(
@@ -166,6 +172,9 @@ def seq2seq_errors(rng, dtype):
     src, tgt = np.zeros((2, 5), int), np.zeros((2, 3), int)
     yield ErrorInput("src_key_mask", lambda: model(src, tgt, np.ones((2, 4), bool)))
     yield ErrorInput("tgt_key_mask", lambda: model(src, tgt, None, np.ones((2, 3))), TypeError)
+    yield ErrorInput(
+        "norm_first", lambda: Transformer(5, 6, 4, 2, 1, 1, 6, norm_first=0), TypeError
+    )
 
 
 register(

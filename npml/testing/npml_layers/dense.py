@@ -202,6 +202,7 @@ def ffn_module_errors(rng, dtype):
     yield ErrorInput("x", lambda: m(np.ones((2, 5), dtype)), match="last dimension 4")
     yield ErrorInput("activation", lambda: FeedForward(4, activation="tanh"))
     yield ErrorInput("d_ff", lambda: FeedForward(4, d_ff=0))
+    yield ErrorInput("bias", lambda: FeedForward(4, bias="no"), TypeError)
     yield backward_before_forward(lambda: FeedForward(2))
 
 

@@ -176,6 +176,7 @@ def self_attention_errors(rng, dtype):
     yield ErrorInput("n_heads", lambda: MultiHeadAttention(6, 4))
     yield ErrorInput("head_dim", lambda: MultiHeadAttention(6, 2, rope_base=100.0))
     yield ErrorInput("attn_impl", lambda: MultiHeadAttention(6, 2, attn_impl="flash"))
+    yield ErrorInput("bias", lambda: MultiHeadAttention(6, 2, bias="no"), TypeError)
     yield ErrorInput(
         "forward", lambda: MultiHeadAttention(4, 2).backward(np.ones((1, 1, 4))), RuntimeError
     )
@@ -223,6 +224,7 @@ def cross_attention_errors(rng, dtype):
     yield ErrorInput("context", lambda: m(x, np.ones((2, 4, 5), dtype)), match="last dimension")
     yield ErrorInput("context", lambda: m(x, np.ones((1, 4, 6), dtype)), match="batch")
     yield ErrorInput("forward", lambda: MultiHeadCrossAttention(4, 2).backward(x), RuntimeError)
+    yield ErrorInput("bias", lambda: MultiHeadCrossAttention(6, 2, bias=1), TypeError)
 
 
 register(
