@@ -105,8 +105,12 @@ def _conv2d_forward_kernel(x, W2, b, has_bias, geom, xp_all, cols_all, y, bounds
     G, Og, K = W2.shape
     for w in prange(len(bounds) - 1):
         xp, cols = xp_all[w], cols_all[w]
+        no_pad = xp.shape[1] == x.shape[2] and xp.shape[2] == x.shape[3]
         for n in range(bounds[w], bounds[w + 1]):
-            _pad_image(x[n], xp, pt, pl)
+            if no_pad:  # (conv1d pads before it calls conv2d) read the image in place
+                xp = x[n]
+            else:
+                _pad_image(x[n], xp, pt, pl)
             _im2col_tile(xp, cols.reshape(G * K, -1), kh, kw, sh, sw, dh, dw, H_out, W_out)
             for g in range(G):  # C-contiguous blocks: BLAS reads them in place
                 np.dot(W2[g], cols[g], y[n, g])
@@ -131,8 +135,12 @@ def _conv2d_backward_kernel(x, W2, dy, geom, xp_all, cols_all, dcols_all, dxp_al
     for w in prange(len(bounds) - 1):
         xp, cols, dcols, dxp = xp_all[w], cols_all[w], dcols_all[w], dxp_all[w]
         tmp = np.empty((Og, K), dtype=x.dtype)
+        no_pad = xp.shape[1] == x.shape[2] and xp.shape[2] == x.shape[3]
         for n in range(bounds[w], bounds[w + 1]):
-            _pad_image(x[n], xp, pt, pl)
+            if no_pad:
+                xp = x[n]
+            else:
+                _pad_image(x[n], xp, pt, pl)
             _im2col_tile(xp, cols.reshape(G * K, -1), kh, kw, sh, sw, dh, dw, H_out, W_out)
             for g in range(G):
                 dyg = dy[n, g]  # (C_out/G, H_out W_out)
