@@ -43,7 +43,7 @@ def test_fit_predict_npml(benchmark, gp_data):
     X, y, X_test = gp_data
     _, std = benchmark(
         lambda: (
-            GaussianProcessRegressor(RBF(1.5), noise=NOISE)
+            GaussianProcessRegressor(RBF(1.5), noise=NOISE, optimize=False)
             .fit(X, y)
             .predict(X_test, return_std=True)
         )

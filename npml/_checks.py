@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from npml.exceptions import NotFittedError
+from npml.exceptions import NotFittedError, sklearn_flavoured
 
 
 def as_rng(rng: None | int | np.integer | np.random.Generator = None) -> np.random.Generator:
@@ -89,6 +89,7 @@ def check_array(
     finite: bool = True,
     min_size: int = 0,
     copy: bool = False,
+    object_as_number: bool = False,
 ) -> np.ndarray:
     """Convert ``x`` to an ndarray and check it.
 
@@ -112,6 +113,10 @@ def check_array(
         Minimum number of elements.
     copy : bool, default False
         Return a copy even when no conversion was needed.
+    object_as_number : bool, default False
+        Convert an object array to ``dtype`` (float64 for ``"float"``) instead of refusing
+        it, as scikit-learn's ``check_array`` does for estimators' data (a ``TypeError``
+        if an element is not a number). Off elsewhere: a layer given objects is a bug.
 
     Returns
     -------
@@ -123,6 +128,14 @@ def check_array(
         arr = np.array(x, copy=copy) if copy else np.asarray(x)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{name} could not be converted to an array: {err}") from None
+    if arr.dtype == object and object_as_number and dtype is not None:
+        target = np.float64 if dtype == "float" else np.int64 if dtype == "int" else dtype
+        try:
+            arr = arr.astype(target)
+        except (TypeError, ValueError) as err:
+            raise TypeError(
+                f"{name} has dtype object and could not be converted to numbers: {err}"
+            ) from None
     if arr.dtype == object or arr.dtype.kind in "USV":
         raise TypeError(f"{name} has dtype {arr.dtype}; expected numbers")
     if arr.dtype.kind == "c" and _is_real_target(dtype):
@@ -297,6 +310,6 @@ def check_is_fitted(estimator: Any, attribute: str) -> None:
     npml's before it had its own class).
     """
     if not hasattr(estimator, attribute):
-        raise NotFittedError(
+        raise sklearn_flavoured(NotFittedError)(
             f"this {type(estimator).__name__} is not fitted yet; call fit(X, y) before using it"
         )

@@ -41,6 +41,8 @@ needs) and ``backward(dout)`` (accumulating each parameter's gradient with
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -126,9 +128,85 @@ class Parameter:
 
 
 class Module:
-    """Base class of npml layers: parameter discovery, gradients and (de)serialisation."""
+    """Base class of npml layers: parameter discovery, gradients, (de)serialisation, repr.
+
+    A module owns its parameters and children as plain attributes and runs a hand-written
+    forward and backward pass; nothing is recorded, so ``backward`` must be called with the
+    gradient of the output of the *last* ``forward``. To write one:
+
+    * ``__init__`` stores each trainable array as a :class:`Parameter` attribute
+      (``self.W = Parameter(...)``) and each sub-module as a :class:`Module` attribute, or a
+      list or tuple of them (``self.blocks = [Block(...), ...]``, named ``blocks.0``, ...).
+      There is no ``super().__init__()`` to call.
+    * ``forward(x, ...)`` returns the output and keeps what the backward pass needs (a
+      NamedTuple cache, as the functional pairs of :mod:`npml.nn` return).
+    * ``backward(dout)`` adds each parameter's gradient with :meth:`Parameter.accumulate`
+      (gradients accumulate until :meth:`zero_grad`) and returns the gradient of the input
+      (a tuple when there are several inputs).
+
+    Everything else comes from the attributes: :meth:`parameters`,
+    :meth:`named_parameters` (dotted names), :meth:`children`, :meth:`modules`,
+    :meth:`state_dict` / :meth:`load_state_dict`, :meth:`save` / :meth:`load`,
+    :meth:`train` / :meth:`eval`, and the torch-style ``repr``: the class name with the
+    configuration returned by :meth:`extra_repr` (by default the constructor's arguments,
+    which :class:`Module` records when a subclass's ``__init__`` runs; ``rng`` is left out)
+    and the tree of children below it. The derivation of each layer is in its own module's
+    docstring; the contract of caches is in this module's docstring.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from npml.nn import Module, Parameter
+    >>> class Scale(Module):
+    ...     def __init__(self, d, init=1.0):
+    ...         self.gamma = Parameter(np.full(d, init), decay=False)
+    ...
+    ...     def forward(self, x):
+    ...         self._x = x                                  # cache for backward
+    ...         return x * self.gamma.data
+    ...
+    ...     def backward(self, dout):
+    ...         d = dout.shape[-1]
+    ...         self.gamma.accumulate((dout * self._x).reshape(-1, d).sum(axis=0))
+    ...         return dout * self.gamma.data                # dL/dx
+    >>> layer = Scale(3, init=2.0)
+    >>> layer
+    Scale(d=3, init=2.0)
+    >>> y = layer(np.ones((2, 3)))
+    >>> dx = layer.backward(np.ones_like(y))
+    >>> layer.gamma.grad
+    array([2., 2., 2.])
+    >>> [name for name, _ in layer.named_parameters()]
+    ['gamma']
+    """
 
     training: bool = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Record the arguments each instance is built with, so that the default extra_repr
+        # can show them (torch's Linear(in_features=.., ...) without per-class code). Only
+        # the outermost __init__ records: a subclass calling super().__init__ keeps its own.
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or getattr(init, "_npml_records_args", False):
+            return
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self: Module, *args: Any, **kw: Any) -> None:
+            if "_init_args" not in self.__dict__:
+                try:
+                    bound = signature.bind(self, *args, **kw)
+                except TypeError:
+                    pass  # the call itself will raise the right error
+                else:
+                    bound.apply_defaults()
+                    items = list(bound.arguments.items())[1:]  # drop self
+                    self.__dict__["_init_args"] = _recorded_args(items, signature)
+            init(self, *args, **kw)
+
+        recording_init._npml_records_args = True  # type: ignore[attr-defined]
+        cls.__init__ = recording_init  # type: ignore[method-assign,assignment]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Subclasses define forward (and backward); calling a module runs its forward pass.
@@ -245,8 +323,81 @@ class Module:
         """Load parameters written by :meth:`save` (``allow_pickle=False``)."""
         self.load_state_dict(load_npz(path))
 
+    # -- repr ------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The configuration shown in ``repr`` between the class name's parentheses.
+
+        The default lists the arguments the instance was constructed with (defaults
+        included, ``rng`` and ``*args``/``**kwargs`` left out) as ``name=value``; arrays show
+        their shape and dtype, NumPy scalar types their name (``dtype=float32``). Override
+        it to show something else; return ``""`` to show nothing.
+
+        Returns
+        -------
+        str
+            E.g. ``"d_in=64, d_out=256, bias=True, dtype=float32"``.
+        """
+        return self._config_repr()
+
+    def _config_repr(self, **resolved: Any) -> str:
+        """The default :meth:`extra_repr`, with some recorded arguments replaced by the
+        values they resolved to (``d_ff=None`` shown as the width actually built)."""
+        args = self.__dict__.get("_init_args", ())
+        return ", ".join(
+            f"{name}={_format_value(resolved.get(name, value))}" for name, value in args
+        )
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(n_params={self.n_params()})"
+        # torch's layout: Name(config) for a leaf; otherwise the config and one line per
+        # child, "(name): repr(child)", indented by two spaces, a list shown as ModuleList.
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        children = []
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                children.append(f"({name}): {_indent(repr(value))}")
+            elif isinstance(value, (list, tuple)) and any(isinstance(v, Module) for v in value):
+                items = [
+                    f"({i}): {_indent(repr(v))}"
+                    for i, v in enumerate(value)
+                    if isinstance(v, Module)
+                ]
+                listed = "ModuleList(\n  " + "\n  ".join(items) + "\n)"
+                children.append(f"({name}): {_indent(listed)}")
+        name = type(self).__name__
+        if not children and len(lines) <= 1:
+            return f"{name}({extra})"
+        return name + "(\n  " + "\n  ".join(lines + children) + "\n)"
+
+
+def _recorded_args(
+    items: list[tuple[str, Any]], signature: inspect.Signature
+) -> tuple[tuple[str, Any], ...]:
+    """The constructor arguments worth showing: not ``rng``, not ``*args``/``**kwargs``."""
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return tuple(
+        (name, value)
+        for name, value in items
+        if name != "rng" and signature.parameters[name].kind not in variadic
+    )
+
+
+def _format_value(value: Any) -> str:
+    """``repr`` of a configuration value, short for arrays, dtypes and functions."""
+    if isinstance(value, np.ndarray):
+        return f"array(shape={value.shape}, dtype={value.dtype})"
+    if isinstance(value, type) and issubclass(value, np.generic) or isinstance(value, np.dtype):
+        return np.dtype(value).name
+    if isinstance(value, np.generic):
+        return repr(value.item())
+    if callable(value) and hasattr(value, "__name__") and not isinstance(value, type):
+        return value.__name__
+    return repr(value)
+
+
+def _indent(text: str) -> str:
+    """Indent every line of ``text`` but the first by two spaces (for nested reprs)."""
+    return text.replace("\n", "\n  ")
 
 
 def _checked_value(value: Any, name: str, p: Parameter) -> np.ndarray:

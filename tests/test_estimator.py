@@ -19,12 +19,19 @@ ESTIMATORS = [
 @pytest.mark.parametrize(("cls", "kwargs"), ESTIMATORS)
 def test_get_params_returns_the_constructor_arguments(cls, kwargs):
     est = cls(**kwargs)
-    params = est.get_params()
+    params = est.get_params(deep=False)
     for name, value in kwargs.items():
         assert params[name] is value
     # every argument of the signature is there, defaults included
     assert set(params) == set(cls._param_names())
-    assert cls(**params).get_params() == params
+    assert cls(**params).get_params(deep=False) == params
+    # deep=True (the default, as scikit-learn's) adds a kernel's own parameters, nothing else
+    deep = est.get_params()
+    assert {k: deep[k] for k in params} == params
+    for key, value in deep.items():
+        if key not in params:
+            name, sub = key.split("__", 1)
+            assert value is params[name].get_params()[sub]
 
 
 @pytest.mark.parametrize(("cls", "kwargs"), ESTIMATORS)

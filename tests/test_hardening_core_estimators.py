@@ -2,13 +2,11 @@
 types scikit-learn's estimator checks pin, with messages that name the user's argument.
 
 ``UNFITTED`` lists every method that needs ``fit`` first; ``BAD_DATA`` every bad ``X``/``y``
-for ElasticNet with scikit-learn's wording. A scikit-learn estimator-check run closes the
-file (scikit-learn is an optional peer, so that test skips without it).
+for ElasticNet with scikit-learn's wording. scikit-learn's own estimator checks run in
+``tests/test_sklearn_compat.py``.
 """
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 import pytest
@@ -158,31 +156,5 @@ def test_sparse_input_is_refused_explicitly():
         ElasticNet().fit(sparse.csr_matrix(X3), Y3)
 
 
-try:
-    from sklearn.base import BaseEstimator, RegressorMixin
-
-    class SkElasticNet(RegressorMixin, ElasticNet, BaseEstimator):
-        """npml's ElasticNet with scikit-learn's tags (npml does not depend on sklearn);
-        at module level so that the pickling check can find it."""
-
-except ImportError:  # scikit-learn is an optional peer
-    SkElasticNet = None
-
-
-def test_scikit_learn_estimator_checks_that_npml_passes():
-    checks = pytest.importorskip("sklearn.utils.estimator_checks")
-
-    # Known and deliberate differences, each its own issue: predict before fit raises
-    # npml.exceptions.NotFittedError, which is not sklearn's class (npml does not import
-    # sklearn); object-dtype X is refused rather than converted; a (n, 1) y is refused
-    # rather than ravelled with a DataConversionWarning.
-    expected_failures = {
-        "check_estimators_unfitted",
-        "check_dtype_object",
-        "check_supervised_y_2d",
-    }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the checks' own SkipTestWarnings and the like
-        results = checks.check_estimator(SkElasticNet(), on_fail=None)
-    failed = {r["check_name"] for r in results if r["status"] == "failed"}
-    assert failed <= expected_failures, failed - expected_failures
+# scikit-learn's estimator checks for ElasticNet (all of them now, no expected failure) run
+# in tests/test_sklearn_compat.py, with the other estimators'.

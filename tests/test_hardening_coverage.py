@@ -60,6 +60,12 @@ EXEMPT = {
         # the submodules in npml.__all__ are checked one by one (test_every_subpackage...)
     },
     "npml.exceptions": {
+        "DataConversionWarning": "a warning class, no input; tests/test_sklearn_compat.py "
+        "(a column-vector y warns with it)",
+        "UndefinedMetricWarning": "a warning class, no input; tests/test_sklearn_compat.py "
+        "(score on one sample warns with it)",
+        "sklearn_flavoured": "makes npml's error classes also scikit-learn's when it is loaded; "
+        "tests/test_sklearn_compat.py",
         "ConvergenceWarning": "a warning class, no input; tests/test_exceptions.py",
         "NotFittedError": "an error class, no input; raised and checked by "
         "tests/test_hardening_core_estimators.py::test_use_before_fit_raises_not_fitted_error",

@@ -62,7 +62,24 @@ def exact_match(pred: np.ndarray, target: np.ndarray) -> float:
 
 
 def token_accuracy(pred: np.ndarray, target: np.ndarray) -> float:
-    """Fraction of tokens predicted right; integer token ids of shapes (L,) or (N, L)."""
+    """Fraction of tokens predicted right, over all positions (and rows).
+
+    Parameters
+    ----------
+    pred, target : ndarray of int, shape (L,) or (N, L)
+        Predicted and true tokens, the same shape.
+
+    Returns
+    -------
+    float
+        In ``[0, 1]``; a smooth metric where exact match (all ``L`` right) jumps (see
+        :mod:`npml.analysis.emergence`).
+
+    Examples
+    --------
+    >>> token_accuracy(np.array([[1, 2, 3], [1, 0, 3]]), np.array([[1, 2, 3], [1, 2, 3]]))
+    0.8333333333333334
+    """
     pred, target = _pair(pred, target)
     if pred.size == 0:
         raise ValueError("pred and target hold no tokens; expected at least one")
@@ -141,7 +158,13 @@ def brier_score(probs: np.ndarray, target: np.ndarray) -> float:
 
 
 class ScalingResult(NamedTuple):
-    """Metrics of simulated models, one entry per model size (S sizes)."""
+    """Metrics of simulated models, one entry per model size (``S`` sizes).
+
+    Returned by :func:`simulate_scaling`; each field is an array of shape ``(S,)``, commented
+    below (``n_params`` the sizes ``N``, then the per-token accuracy ``p(N)`` of Eq. (1) in
+    :mod:`npml.analysis.emergence`, the expected and measured exact match, the measured token
+    accuracy, the mean edit distance and its standard error, and the Brier score).
+    """
 
     n_params: np.ndarray  # (S,) model sizes N
     per_token_accuracy: np.ndarray  # (S,) p(N) of Eq. (1)

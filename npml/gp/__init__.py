@@ -11,7 +11,7 @@ hyperparameters are fitted by maximising the log marginal likelihood.
 >>> from npml.gp import GaussianProcessRegressor
 >>> from npml.kernels import RBF
 >>> X = np.linspace(0, 1, 5)[:, None]
->>> gp = GaussianProcessRegressor(RBF(0.3), noise=1e-2).fit(X, np.sin(6 * X[:, 0]))
+>>> gp = GaussianProcessRegressor(RBF(0.3), noise=1e-2, optimize=False).fit(X, np.sin(6 * X[:, 0]))
 >>> gp.predict(X[:2], return_std=True)[1].shape
 (2,)
 """

@@ -45,11 +45,10 @@ from npml._checks import (
     check_array,
     check_bool,
     check_is_fitted,
-    check_last_dim,
     check_same_length,
     check_scalar,
 )
-from npml._estimator import Estimator
+from npml._estimator import Regressor, check_X, check_y
 from npml.gp._regression_parts import (
     _check_kernel,
     _check_representable,
@@ -69,8 +68,13 @@ _LOG_MAX = float(np.log(np.finfo(np.float64).max))
 JITTER = 1e-10  # relative to the mean prior variance, added only when noise == 0
 
 
-class GaussianProcessRegressor(Estimator):
+class GaussianProcessRegressor(Regressor):
     """GP regression with a Cholesky fit, exact posterior and marginal-likelihood fitting.
+
+    By default ``fit`` first tunes the kernel's hyperparameters (and a positive ``noise``)
+    to maximise the log marginal likelihood, as scikit-learn's does; ``optimize=False``
+    keeps them as given. A scikit-learn regressor (``score`` is :math:`R^2`): grid searches
+    name the kernel's parameters ``kernel__length_scale``.
 
     Parameters
     ----------
@@ -84,10 +88,13 @@ class GaussianProcessRegressor(Estimator):
         (predictions are scaled back; ``noise`` and the likelihood refer to the scaled
         targets, as in scikit-learn). Computed on ``y / max|y|`` when the plain formulas
         would overflow, so targets near the float64 limit (``1e308``) work.
-    optimize : bool, default False
+    optimize : bool, default True
         Maximise the log marginal likelihood with L-BFGS-B over ``kernel.theta`` and
         ``log noise`` (when ``noise > 0``; noise-free stays noise-free), each within
-        ``HYPERPARAMETER_BOUNDS`` = (1e-5, 1e5).
+        ``HYPERPARAMETER_BOUNDS`` = (1e-5, 1e5), starting from the given values. On by
+        default, as scikit-learn's ``optimizer="fmin_l_bfgs_b"``; pass ``optimize=False``
+        to condition on the hyperparameters exactly as given (``kernel_`` then equals
+        ``kernel``).
     n_restarts : int, default 0
         Further L-BFGS-B runs from starting points drawn log-uniformly within the bounds;
         the best run wins.
@@ -114,6 +121,25 @@ class GaussianProcessRegressor(Estimator):
     y_mean_, y_std_ : float
         The target normalisation (0 and 1 without ``normalize_y``).
     n_features_in_ : int
+
+    Notes
+    -----
+    Where this model still differs from scikit-learn's ``GaussianProcessRegressor``:
+
+    - ``noise`` is scikit-learn's ``alpha`` (a variance added to the diagonal), but it is
+      a hyperparameter that ``optimize`` fits (as ``noise_``) when positive, whereas
+      scikit-learn's ``alpha`` stays fixed and noise is fitted through a ``WhiteKernel``;
+      with ``noise=0`` npml adds a relative jitter (``jitter_``) that scikit-learn's
+      ``alpha=1e-10`` plays the part of.
+    - ``predict(X, return_std=True)`` gives the standard deviation of the latent function
+      :math:`f`, without the observation noise ``noise_`` (add it to the variance for new
+      observations :math:`y`). scikit-learn users who fit the noise put a ``WhiteKernel``
+      in the kernel, and then get the noisy :math:`y`'s standard deviation; npml's fitted
+      ``noise_`` plays that kernel's part but stays out of ``std`` (an npml ``White`` in
+      the kernel would be in it, as in scikit-learn).
+    - ``kernel`` is required (scikit-learn defaults to ``1.0 * RBF(1.0)``), and the
+      optimiser and its restarts are ``optimize``, ``n_restarts`` and ``rng`` instead of
+      ``optimizer``, ``n_restarts_optimizer`` and ``random_state``.
     """
 
     def __init__(
@@ -121,7 +147,7 @@ class GaussianProcessRegressor(Estimator):
         kernel: Kernel,
         noise: float = 0.0,
         normalize_y: bool = False,
-        optimize: bool = False,
+        optimize: bool = True,
         n_restarts: int = 0,
         rng: None | int | np.random.Generator = None,
     ) -> None:
@@ -140,8 +166,8 @@ class GaussianProcessRegressor(Estimator):
         normalize_y = check_bool(self.normalize_y, "normalize_y")
         optimize = check_bool(self.optimize, "optimize")
         check_scalar(self.n_restarts, "n_restarts", kind=numbers.Integral, low=0)
-        X = check_array(X, "X", ndim=2, dtype=np.float64, min_size=1, copy=True)
-        y = check_array(y, "y", ndim=1, dtype=np.float64, copy=True)
+        X = check_X(X, self, fitting=True, copy=True)
+        y = np.array(check_y(y, self), copy=True)
         check_same_length(X, "X", y, "y")
         kernel = self.kernel.clone()
 
@@ -168,6 +194,10 @@ class GaussianProcessRegressor(Estimator):
         self.log_marginal_likelihood_value_ = lml
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _update_tags(self, tags) -> None:
+        # restarts drawn from fresh OS entropy give a different fit each time
+        tags.non_deterministic = bool(self.optimize and self.n_restarts and self.rng is None)
 
     def _optimize(self, kernel, X, y, noise, jitter):
         """L-BFGS-B on the negative log marginal likelihood, with restarts."""
@@ -248,8 +278,7 @@ class GaussianProcessRegressor(Estimator):
         return_cov = check_bool(return_cov, "return_cov")
         if return_std and return_cov:
             raise ValueError("return_std=True and return_cov=True; ask for at most one")
-        X = check_array(X, "X", ndim=2, dtype=np.float64)
-        check_last_dim(X, "X", self.n_features_in_)
+        X = check_X(X, self, fitting=False)
         K_s = self.kernel_(X, self.X_train_)  # Sigma_21, (M, N)
         with np.errstate(over="ignore"):
             mean = self.y_std_ * (K_s @ self.alpha_) + self.y_mean_  # (M,)

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from npml._checks import check_array, check_bool, check_last_dim
-from npml._estimator import constructor_params
+from npml._checks import check_array, check_last_dim
+from npml._estimator import constructor_params, deep_params, split_nested
 
 # Bounds of every hyperparameter (and of the GP noise) when they are optimised, as values
 # (not logs); scikit-learn's defaults, so optimised fits are comparable.
@@ -168,7 +168,9 @@ class Kernel(ABC):
     def with_theta(self, theta: np.ndarray) -> Kernel:
         """A new kernel with the free hyperparameters set to ``exp(theta)``."""
         theta = self._check_theta(theta)
-        params = copy.deepcopy(self.get_params())  # the new kernel shares no array with self
+        params = copy.deepcopy(
+            self.get_params(deep=False)
+        )  # the new kernel shares no array with self
         start = 0
         for name, values in self._theta_parts():
             new = np.exp(theta[start : start + values.size])
@@ -192,15 +194,41 @@ class Kernel(ABC):
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor arguments, as scikit-learn's ``get_params`` (not copies).
 
-        ``deep`` is accepted for scikit-learn's ``clone``; a composite kernel's children
-        are returned as they are. :meth:`clone` makes the independent copy.
+        With ``deep=True`` a composite kernel's children also contribute their own
+        parameters, as ``k1__length_scale`` (so a GP's grid can name
+        ``kernel__k1__length_scale``). :meth:`clone` makes the independent copy.
         """
-        check_bool(deep, "deep")
-        return {name: getattr(self, name) for name in constructor_params(type(self))}
+        return deep_params(self, constructor_params(type(self)), deep)
+
+    def set_params(self, **params: Any) -> Kernel:
+        """Set constructor arguments in place (``k1__length_scale`` reaches a child); returns
+        ``self``.
+
+        The kernel is rebuilt through its constructor, so a new value is checked and
+        converted as it would be there (``RBF().set_params(length_scale=-1)`` raises and
+        leaves the kernel as it was). This is what a grid search over
+        ``kernel__length_scale`` calls on its copy of a GP's kernel.
+        """
+        nested = split_nested(self, params, constructor_params(type(self)))
+        children = {name: getattr(self, name).clone() for name in nested}
+        for name, sub_params in nested.items():
+            children[name].set_params(**sub_params)
+        fresh = type(self)(**{**self.get_params(deep=False), **children, **params})
+        self.__dict__.update(fresh.__dict__)
+        return self
+
+    def __sklearn_clone__(self) -> Kernel:
+        """What ``sklearn.base.clone`` returns for a kernel (a GP's parameter): :meth:`clone`.
+
+        The constructor converts its arguments (an array ``length_scale`` is copied, an int
+        becomes a float), which scikit-learn's generic clone would take for a constructor
+        that modifies its parameters.
+        """
+        return self.clone()
 
     def clone(self) -> Kernel:
         """An independent copy (fitted models work on one, never on the kernel passed in)."""
-        return type(self)(**copy.deepcopy(self.get_params()))
+        return type(self)(**copy.deepcopy(self.get_params(deep=False)))
 
     # -- composition --------------------------------------------------------------------------
     # (Sum and Product live in composite.py, which imports this module: imported on use.)
@@ -225,7 +253,7 @@ class Kernel(ABC):
         return Product(as_kernel(other, "*"), self)
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={_fmt(v)}" for k, v in self.get_params().items())
+        args = ", ".join(f"{k}={_fmt(v)}" for k, v in self.get_params(deep=False).items())
         return f"{type(self).__name__}({args})"
 
 

@@ -22,18 +22,16 @@ from __future__ import annotations
 import numpy as np
 
 from npml._checks import (
-    check_array,
     check_is_fitted,
-    check_last_dim,
     check_same_length,
     check_scalar,
 )
-from npml._estimator import Estimator
+from npml._estimator import Regressor, check_X, check_y
 from npml.kernels.base import Kernel
 from npml.kernels.linalg import cholesky_lower, cholesky_solve
 
 
-class KernelRidge(Estimator):
+class KernelRidge(Regressor):
     """Kernel ridge regression (scikit-learn's ``KernelRidge`` with a kernel object).
 
     Parameters
@@ -62,8 +60,8 @@ class KernelRidge(Estimator):
         if not isinstance(self.kernel, Kernel):
             raise TypeError(f"kernel={self.kernel!r} is not an npml.kernels.Kernel")
         alpha = float(check_scalar(self.alpha, "alpha", low=0.0))
-        X = check_array(X, "X", ndim=2, dtype=np.float64, min_size=1)
-        y = check_array(y, "y", ndim=(1, 2), dtype=np.float64)
+        X = check_X(X, self, fitting=True)
+        y = check_y(y, self, multi_output=True)
         check_same_length(X, "X", y, "y")
         kernel = self.kernel.clone()
         K = kernel(X)  # (N, N)
@@ -79,9 +77,11 @@ class KernelRidge(Estimator):
         self.n_features_in_ = X.shape[1]
         return self
 
+    def _update_tags(self, tags) -> None:
+        tags.target_tags.multi_output = True  # y of shape (N, K): K ridge problems, one K
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         """:math:`f(x_*) = k(x_*, X)\\, \\beta`, shape (M,) or (M, K)."""
         check_is_fitted(self, "dual_coef_")
-        X = check_array(X, "X", ndim=2, dtype=np.float64)
-        check_last_dim(X, "X", self.n_features_in_)
+        X = check_X(X, self, fitting=False)
         return self.kernel_(X, self.X_fit_) @ self.dual_coef_

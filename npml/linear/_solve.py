@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from npml.exceptions import ConvergenceWarning
+from npml.exceptions import ConvergenceWarning, sklearn_flavoured
 from npml.linear._cd import _enet_cd_gram_kernel, _enet_cd_kernel
 from npml.linear._problem import _Problem
 
@@ -88,7 +88,7 @@ def _solve(
             f"coordinate descent did not converge in max_iter={max_iter} sweeps (alpha="
             f"{alpha:g}, l1_ratio={l1_ratio:g}): duality gap {gap / n:.3g} > tolerance "
             f"{tol * problem.y_sq / n:.3g}; increase max_iter or tol, or scale the features",
-            ConvergenceWarning,
+            sklearn_flavoured(ConvergenceWarning),
             stacklevel=3,
         )
     return gap / n, int(n_iter)

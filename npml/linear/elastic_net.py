@@ -32,14 +32,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from npml._checks import (
-    check_array,
-    check_bool,
-    check_is_fitted,
-    check_same_length,
-    check_scalar,
-)
-from npml._estimator import Estimator
+from npml._checks import check_array, check_bool, check_is_fitted, check_same_length, check_scalar
+from npml._estimator import Regressor, check_X, check_y
 from npml.exceptions import ConvergenceWarning
 from npml.linear._problem import _Problem
 from npml.linear._solve import _solve, _sweep_budget
@@ -64,47 +58,16 @@ def _check_hyper(alpha: Any, l1_ratio: Any, max_iter: Any, tol: Any) -> None:
     check_scalar(tol, "tol", low=0.0)
 
 
-def _check_X(X: Any, **kwargs: Any) -> np.ndarray:
-    """``X`` as a 2-D float64 array, with scikit-learn's messages for a 1-D, empty or sparse
-    ``X`` (its estimator checks look for them)."""
-    if hasattr(X, "tocsr") and hasattr(X, "nnz"):
-        raise TypeError(
-            f"X is a sparse {type(X).__name__}; sparse input is not supported by ElasticNet, "
-            "expected a dense array (X.toarray())"
-        )
-    X = check_array(
-        X, "X", dtype=np.float64, **{k: v for k, v in kwargs.items() if k != "min_size"}
-    )
-    if X.ndim == 1:
-        raise ValueError(
-            f"Expected 2D array, got 1D array instead: X has ndim=1 (shape {X.shape}). "
-            "Reshape your data either using array.reshape(-1, 1) if your data has a single "
-            "feature or array.reshape(1, -1) if it contains a single sample."
-        )
-    if X.ndim != 2:
-        raise ValueError(f"X has ndim={X.ndim} (shape {X.shape}); expected 2")
-    if kwargs.get("min_size"):
-        for axis, what in ((0, "sample"), (1, "feature")):
-            if X.shape[axis] == 0:
-                raise ValueError(
-                    f"Found array with 0 {what}(s) (shape={X.shape}) while a minimum of 1 "
-                    f"is required: X has no {what}s"
-                )
-    return X
-
-
-def _check_data(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+def _check_data(X: Any, y: Any, who: Any) -> tuple[np.ndarray, np.ndarray]:
     # X's finiteness is checked on the column sums / Gram diagonal that the first pass over
     # X computes anyway (NaN and inf propagate into them): see _raise_if_not_finite
-    X = _check_X(X, min_size=1, finite=False)
-    if y is None:
-        raise ValueError("ElasticNet requires y to be passed, but the target y is None")
-    y = check_array(y, "y", ndim=1, dtype=np.float64)
+    X = check_X(X, who, fitting=True, finite=False)
+    y = check_y(y, who)
     check_same_length(X, "X", y, "y")
     return X, y
 
 
-class ElasticNet(Estimator):
+class ElasticNet(Regressor):
     """Linear regression with an elastic-net penalty, fitted by coordinate descent.
 
     Parameters
@@ -155,7 +118,7 @@ class ElasticNet(Estimator):
         _check_hyper(self.alpha, self.l1_ratio, self.max_iter, self.tol)
         check_bool(self.fit_intercept, "fit_intercept")
         check_bool(self.warm_start, "warm_start")
-        X, y = _check_data(X, y)
+        X, y = _check_data(X, y, self)
         n, p = X.shape
         if self.warm_start and hasattr(self, "coef_"):
             if self.coef_.shape != (p,):
@@ -185,12 +148,7 @@ class ElasticNet(Estimator):
     def predict(self, X: Any) -> np.ndarray:
         """Predictions ``X @ coef_ + intercept_`` for ``X`` (m, p); shape (m,)."""
         check_is_fitted(self, "coef_")
-        X = _check_X(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input."
-            )
+        X = check_X(X, self, fitting=False)
         return X @ self.coef_ + self.intercept_
 
 
@@ -236,7 +194,7 @@ def enet_path(
     _check_hyper(1.0, l1_ratio, max_iter, tol)
     check_scalar(eps, "eps", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     fit_intercept = check_bool(fit_intercept, "fit_intercept")
-    X, y = _check_data(X, y)
+    X, y = _check_data(X, y, enet_path)
     n, p = X.shape
     # many alphas share one Gram matrix when n >= p; otherwise sweep on X itself
     problem = _Problem(X, y, bool(fit_intercept), transpose=n < p)

@@ -46,7 +46,7 @@ def _check(alpha: Any, l1_ratio: Any) -> tuple[float, float]:
 def elastic_net_penalty(
     w: Any, alpha: float = 1.0, l1_ratio: float = 0.5
 ) -> tuple[float, np.ndarray]:
-    """Value and subgradient of the elastic-net penalty.
+    """Value and subgradient of the elastic-net penalty, ``alpha (rho |w|_1 + (1-rho)/2 |w|^2)``.
 
     Parameters
     ----------
@@ -62,8 +62,17 @@ def elastic_net_penalty(
     value : float
         :math:`\\Omega(w)`.
     grad : ndarray, same shape as ``w``
-        A subgradient, with 0 chosen for the L1 part where ``w == 0`` (module docstring);
-        add it to the loss gradient of ``w`` to regularize a model.
+        A subgradient, with 0 chosen for the L1 part where ``w == 0`` (why is in
+        :mod:`npml.linear.penalty`); add it to the loss gradient of ``w`` to regularize a
+        model.
+
+    Examples
+    --------
+    >>> value, grad = elastic_net_penalty(np.array([2.0, 0.0, -1.0]), alpha=1.0, l1_ratio=0.5)
+    >>> value                                # 0.5 * (2 + 1) + 0.5 * 0.5 * (4 + 1)
+    2.75
+    >>> grad
+    array([ 1.5,  0. , -1. ])
     """
     alpha, l1_ratio = _check(alpha, l1_ratio)
     w = check_array(w, "w", dtype="float")

@@ -98,7 +98,15 @@ def _check_heads(heads: object) -> dict[str, int]:
 
 
 class CausalLM(Module):
-    """Decoder-only transformer language model (module docstring).
+    """Decoder-only Transformer language model (GPT): token ids in, next-token logits out.
+
+    Token embedding (scaled positions by RoPE or a learned table), ``n_layers`` pre-LN causal
+    :class:`~npml.nn.TransformerEncoderLayer` blocks, a final LayerNorm and the output
+    projection (the token table itself when ``tie_embeddings``); the equations are in
+    :mod:`npml.models.causal_lm`. ``forward(ids)`` maps ids ``(B, T)`` to logits
+    ``(B, T, vocab_size)``; ``backward(dlogits)`` accumulates every parameter's gradient;
+    ``generate(prompt_ids, max_new_tokens, ...)`` samples with a key/value cache. Train it
+    with :func:`npml.models.train_causal_lm`.
 
     Parameters
     ----------
@@ -142,6 +150,23 @@ class CausalLM(Module):
     heads : Module or None
         The extra heads as attributes (``model.heads.reward``), ``None`` without any.
     head_widths : dict of str to int
+        Widths of the extra heads (empty without any).
+
+    Examples
+    --------
+    >>> from npml.models import CharTokenizer, train_causal_lm
+    >>> tok = CharTokenizer("abcabcabcabc")
+    >>> model = CausalLM(tok.vocab_size, d_model=16, n_heads=2, n_layers=1, max_len=8, rng=0)
+    >>> logits = model(np.array([tok.encode("abca")]))   # (B=1, T=4) ids
+    >>> logits.shape
+    (1, 4, 3)
+    >>> ids = np.array(tok.encode("abc" * 20))
+    >>> history = train_causal_lm(model, ids, steps=60, batch_size=4, block_size=6, lr=1e-2,
+    ...                           rng=0, progress=False)
+    >>> history.train_loss[-1] < 0.5 * history.train_loss[0]
+    True
+    >>> tok.decode(model.generate(np.array(tok.encode("ab")), 4, temperature=0)[2:])
+    'cabc'
     """
 
     def __init__(
@@ -299,6 +324,10 @@ class CausalLM(Module):
             B, T, D = h.shape
             return (h.reshape(B * T, D) @ self.tok_emb.W.data.T).reshape(B, T, -1)  # (B, T, V)
         return self.lm_head(h)
+
+    def extra_repr(self) -> str:
+        """The constructor's arguments, with ``d_ff`` as built (``4 * d_model`` for None)."""
+        return self._config_repr(d_ff=self.blocks[0].ffn.W_1.shape[1])
 
     def backward(
         self,

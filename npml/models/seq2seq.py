@@ -59,7 +59,15 @@ def _key_mask(mask: np.ndarray | None, name: str, shape: tuple[int, int]) -> np.
 
 
 class Transformer(Module):
-    """Encoder-decoder Transformer (module docstring).
+    """Encoder-decoder Transformer (Vaswani et al. 2017) for sequence-to-sequence tasks.
+
+    Source and target embeddings plus sinusoidal positions, a stack of
+    :class:`~npml.nn.TransformerEncoderLayer` over the source, a stack of
+    :class:`~npml.nn.TransformerDecoderLayer` over the target attending to the encoder's
+    output, and a linear output layer (the architecture is in :mod:`npml.models.seq2seq`).
+    ``forward(src, tgt)`` gives teacher-forced logits ``(B, T, tgt_vocab_size)``;
+    ``backward(dlogits)`` accumulates the gradients; ``encode``/``decode`` run the halves;
+    ``generate(src, max_new_tokens, bos_id)`` decodes greedily.
 
     Parameters
     ----------
@@ -85,6 +93,21 @@ class Transformer(Module):
     encoder, decoder : list of TransformerEncoderLayer / TransformerDecoderLayer
     enc_norm, dec_norm : LayerNorm or None
     out : Linear
+
+    Examples
+    --------
+    >>> model = Transformer(src_vocab_size=6, tgt_vocab_size=5, d_model=8, n_heads=2,
+    ...                     n_encoder_layers=1, n_decoder_layers=1, max_len=10, rng=0)
+    >>> src = np.array([[1, 2, 3, 4]])                   # (B=1, S=4)
+    >>> tgt_in = np.array([[0, 2, 3]])                   # (B=1, T=3), starting with BOS = 0
+    >>> logits = model(src, tgt_in)
+    >>> logits.shape
+    (1, 3, 5)
+    >>> model.backward(np.ones_like(logits))
+    >>> model.out.W.grad.shape
+    (8, 5)
+    >>> model.generate(src, max_new_tokens=3, bos_id=0).shape
+    (1, 3)
     """
 
     def __init__(
@@ -206,7 +229,7 @@ class Transformer(Module):
         src_key_mask: np.ndarray | None = None,
         tgt_key_mask: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Teacher-forced logits ``(B, T, tgt_vocab_size)`` (module docstring).
+        """Teacher-forced logits ``(B, T, tgt_vocab_size)``: encode ``src``, decode ``tgt``.
 
         Parameters
         ----------
@@ -220,6 +243,10 @@ class Transformer(Module):
         if memory.shape[0] != np.shape(tgt)[0]:
             raise ValueError(f"src has batch size {memory.shape[0]} but tgt has {np.shape(tgt)[0]}")
         return self.decode(tgt, memory, src_key_mask, tgt_key_mask)
+
+    def extra_repr(self) -> str:
+        """The constructor's arguments, with ``d_ff`` as built (``4 * d_model`` for None)."""
+        return self._config_repr(d_ff=self.encoder[0].ffn.W_1.shape[1])
 
     def backward(self, dlogits: np.ndarray) -> None:
         """Accumulate the gradient of every parameter from ``dlogits`` (B, T, V).

@@ -36,7 +36,10 @@ def tiny_corpus() -> str:
 
 
 def unigram_entropy(ids: np.ndarray, vocab_size: int | None = None) -> float:
-    """Entropy in nats of the token frequencies of ``ids`` (module docstring).
+    """Entropy in nats of the token frequencies of ``ids``: ``-sum_v p_v log p_v``.
+
+    The loss of the best model that ignores context: a language model should go below it
+    (see :mod:`npml.models.text`).
 
     Parameters
     ----------
@@ -47,6 +50,13 @@ def unigram_entropy(ids: np.ndarray, vocab_size: int | None = None) -> float:
     Returns
     -------
     float
+
+    Examples
+    --------
+    >>> round(unigram_entropy(np.array([0, 1, 0, 1])), 6) == round(float(np.log(2)), 6)
+    True
+    >>> unigram_entropy(np.array([3, 3, 3])) == 0  # one token: no uncertainty
+    True
     """
     ids = np.asarray(ids)
     if ids.ndim != 1 or ids.size == 0 or ids.dtype.kind not in "iu":

@@ -33,13 +33,30 @@ import numpy as np
 
 from npml._checks import as_rng, check_array, check_bool, check_scalar
 from npml._module import Module
+from npml._progress import Progress, check_progress
 from npml.nn.embedding import check_ids
 from npml.nn.losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 
 
 @dataclass
 class History:
-    """Losses recorded by :func:`fit`: one train loss per step, one val loss per evaluation."""
+    """Losses recorded by :func:`fit` (and :func:`train_causal_lm`).
+
+    Attributes
+    ----------
+    train_loss : list of float
+        The training loss of every step, in order.
+    val_step : list of int
+        The steps (1-based) after which ``eval_fn`` was evaluated.
+    val_loss : list of float
+        The validation loss of each of those evaluations.
+
+    Examples
+    --------
+    >>> h = History(train_loss=[2.0, 1.5], val_step=[2], val_loss=[1.7])
+    >>> h.val_loss[-1]
+    1.7
+    """
 
     train_loss: list[float] = field(default_factory=list)
     val_step: list[int] = field(default_factory=list)
@@ -64,8 +81,14 @@ def fit(
     clip_norm: float | None = 1.0,
     rng: None | int | np.random.Generator = None,
     log: Callable[[str], None] | None = None,
+    progress: bool | None = None,
 ) -> History:
-    """Run ``steps`` optimizer steps (module docstring) and return the :class:`History`.
+    """Run ``steps`` optimizer steps of ``model`` and return the :class:`History`.
+
+    Each step clears the gradients, calls ``loss_and_backward`` (batch, forward, loss,
+    backward), clips the gradient norm and steps the optimizer: the five steps of the module
+    docstring. Every ``eval_every`` steps, and after the last, ``eval_fn`` is evaluated
+    in eval mode.
 
     Parameters
     ----------
@@ -87,20 +110,80 @@ def fit(
         Batch sampling randomness.
     log : callable, optional
         Receives one progress line per evaluation (e.g. ``print``).
+    progress : bool or None, default None
+        Show step, loss, steps/s and time left while training (:mod:`npml._progress`): by
+        default only on a terminal or in a notebook (a tqdm bar when tqdm is installed);
+        ``True`` always, ``False`` never.
+
+    Returns
+    -------
+    History
+        ``train_loss`` of every step, ``val_step`` and ``val_loss`` of every evaluation.
 
     Raises
     ------
     FloatingPointError
         When a step's training loss (or an evaluation's loss) is NaN or infinite: the run
         stops there, naming the step, instead of recording NaN and stepping on.
-    """
-    from npml.optim import clip_grad_norm
 
+    Examples
+    --------
+    Least squares on one parameter, with plain SGD:
+
+    >>> import numpy as np
+    >>> from npml.nn import Linear
+    >>> from npml.optim import SGD
+    >>> model = Linear(1, 1, rng=0, dtype=np.float64)
+    >>> x = np.linspace(-1, 1, 32)[:, None]
+    >>> def loss_and_backward(rng):
+    ...     r = model(x) - 3 * x                  # residual, (32, 1)
+    ...     model.backward(2 * r / len(x))        # d mean(r^2) / d y
+    ...     return float(np.mean(r**2))
+    >>> history = fit(model, loss_and_backward, SGD(model.parameters(), lr=0.5), 100,
+    ...               clip_norm=None, progress=False)
+    >>> round(float(model.W.data[0, 0]), 3), history.train_loss[-1] < 1e-6
+    (3.0, True)
+    """
     check_scalar(steps, "steps", kind=int, low=1)
     check_scalar(eval_every, "eval_every", kind=int, low=1)
+    check_progress(progress)
     rng = as_rng(rng)
     history = History()
     model.train()
+    with Progress(steps, progress) as bar:
+        _fit_steps(
+            model,
+            loss_and_backward,
+            optimizer,
+            steps,
+            eval_fn,
+            eval_every,
+            clip_norm,
+            rng,
+            log,
+            history,
+            bar,
+        )
+    model.eval()
+    return history
+
+
+def _fit_steps(
+    model: Module,
+    loss_and_backward: Callable[[np.random.Generator], float],
+    optimizer: Any,
+    steps: int,
+    eval_fn: Callable[[], float] | None,
+    eval_every: int,
+    clip_norm: float | None,
+    rng: np.random.Generator,
+    log: Callable[[str], None] | None,
+    history: History,
+    bar: Progress,
+) -> None:
+    """The loop of :func:`fit`, reporting each step to ``bar``."""
+    from npml.optim import clip_grad_norm
+
     for step in range(1, steps + 1):
         model.zero_grad()  # 2. gradients accumulate, so clear them first
         loss = float(loss_and_backward(rng))  # 1., 3., 4. batch, forward + loss, backward
@@ -114,6 +197,7 @@ def fit(
             clip_grad_norm(model, clip_norm)  # 5. clip (errors name parameters by path) ...
         optimizer.step()  # ... and step
         history.train_loss.append(loss)
+        bar.update(loss=loss)
         if eval_fn is not None and (step % eval_every == 0 or step == steps):
             model.eval()
             val = float(eval_fn())
@@ -124,9 +208,8 @@ def fit(
             history.val_loss.append(val)
             if log is not None:
                 recent = float(np.mean(history.train_loss[-eval_every:]))
-                log(f"step {step:5d}  train loss {recent:.3f}  val loss {val:.3f}")
-    model.eval()
-    return history
+                with bar.suspended():  # the log line above the progress line, not inside it
+                    log(f"step {step:5d}  train loss {recent:.3f}  val loss {val:.3f}")
 
 
 # -- language models -----------------------------------------------------------------------
@@ -214,6 +297,7 @@ def train_causal_lm(
     clip_norm: float | None = 1.0,
     rng: None | int | np.random.Generator = None,
     log: Callable[[str], None] | None = None,
+    progress: bool | None = None,
 ) -> History:
     """Train a :class:`~npml.models.CausalLM` on next-token prediction over ``train_tokens``.
 
@@ -231,6 +315,8 @@ def train_causal_lm(
     clip_norm : float or None
     rng : None, int or Generator
     log : callable, optional
+    progress : bool or None, default None
+        Progress report while training, as in :func:`fit`.
 
     Returns
     -------
@@ -278,6 +364,7 @@ def train_causal_lm(
         clip_norm=clip_norm,
         rng=rng,
         log=log,
+        progress=progress,
     )
 
 

@@ -79,6 +79,10 @@ class _TransformerLayer(Module):
         for i in range(1, n_sublayers + 1):
             setattr(self, f"dropout{i}", Dropout(dropout, rng=rng))
 
+    def extra_repr(self) -> str:
+        """The constructor's arguments, with ``d_ff`` as built (``4 * d_model`` for None)."""
+        return self._config_repr(d_ff=self.ffn.W_1.shape[1])
+
     def _check_dy(self, dy: np.ndarray) -> np.ndarray:
         """``dy`` checked against the last forward's output shape, cast to the layer's dtype."""
         if self._out_shape is None:

@@ -90,6 +90,11 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ReLUCache]:
     -------
     out : ndarray, shape of x
     cache : ReLUCache
+
+    Examples
+    --------
+    >>> relu_forward(np.array([-1.0, 0.5]))[0]
+    array([0. , 0.5])
     """
     x = check_array(x, "x")
     out = np.maximum(x, 0)
@@ -97,23 +102,55 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ReLUCache]:
 
 
 def relu_backward(dout: np.ndarray, cache: ReLUCache) -> np.ndarray:
-    """Gradient of :func:`relu_forward`: ``dout`` where ``x > 0``, else 0 (also at 0)."""
+    """Gradient of :func:`relu_forward`: ``dout`` where ``x > 0``, else 0 (also at 0).
+
+    Parameters
+    ----------
+    dout : ndarray, shape of x
+        Gradient of the loss with respect to the output.
+    cache : ReLUCache
+        From :func:`relu_forward`.
+
+    Returns
+    -------
+    dx : ndarray, shape of x
+
+    Examples
+    --------
+    >>> x = np.array([-1.0, 0.0, 2.0])
+    >>> out, cache = relu_forward(x)
+    >>> relu_backward(np.ones(3), cache)
+    array([0., 0., 1.])
+    """
     dout = check_dout(dout, cache.out.shape)
     return dout * (cache.out > 0)
 
 
 def gelu_forward(x: np.ndarray, approximate: str = "none") -> tuple[np.ndarray, GELUCache]:
-    """GELU, exact (``approximate="none"``) or tanh form (``"tanh"``), module docstring.
+    """GELU ``x Phi(x)``, exact (``approximate="none"``) or its tanh form (``"tanh"``).
+
+    The two forms and their derivatives are derived in :mod:`npml.nn.activations`. Large
+    inputs take a Numba kernel; the result is the same as the NumPy reference's.
 
     Parameters
     ----------
     x : ndarray, shape (...)
     approximate : {"none", "tanh"}, default "none"
+        ``"none"``: ``0.5 x (1 + erf(x / sqrt 2))``; ``"tanh"``: the tanh approximation of
+        GPT-2 and torch's ``approximate="tanh"``.
 
     Returns
     -------
     out : ndarray, shape and dtype of x
     cache : GELUCache
+
+    Examples
+    --------
+    >>> x = np.array([-1.0, 0.0, 1.0])
+    >>> gelu_forward(x)[0].round(4)
+    array([-0.1587,  0.    ,  0.8413])
+    >>> gelu_forward(x, approximate="tanh")[0].round(4)
+    array([-0.1588,  0.    ,  0.8412])
     """
     check_choice(approximate, "approximate", ("none", "tanh"))
     x = check_array(x, "x")
@@ -129,7 +166,27 @@ def gelu_forward(x: np.ndarray, approximate: str = "none") -> tuple[np.ndarray, 
 
 
 def gelu_backward(dout: np.ndarray, cache: GELUCache) -> np.ndarray:
-    """Gradient of :func:`gelu_forward` with respect to ``x`` (derivatives in module docstring)."""
+    """Gradient of :func:`gelu_forward` with respect to ``x``.
+
+    The derivatives of both forms are in :mod:`npml.nn.activations`.
+
+    Parameters
+    ----------
+    dout : ndarray, shape of x
+        Gradient of the loss with respect to the output.
+    cache : GELUCache
+        From :func:`gelu_forward` (it remembers ``approximate``).
+
+    Returns
+    -------
+    dx : ndarray, shape and dtype of x
+
+    Examples
+    --------
+    >>> out, cache = gelu_forward(np.array([0.0, 1.0]))
+    >>> gelu_backward(np.ones(2), cache).round(4)
+    array([0.5   , 1.0833])
+    """
     dout = check_dout(dout, cache.x.shape)
     if _use_kernel(cache.x, dout):
         from npml.nn import _activation_kernels as kern
@@ -251,7 +308,19 @@ def _use_kernel(x: np.ndarray, dout: np.ndarray | None = None) -> bool:
 
 
 class ReLU(Module):
-    """ReLU as a module (no parameters); ``backward`` returns ``dx``."""
+    """ReLU ``max(0, x)`` as a module, with no parameters.
+
+    ``forward(x)`` returns ``max(0, x)`` (any shape) and keeps its cache; ``backward(dout)``
+    returns ``dx`` (:func:`relu_backward`).
+
+    Examples
+    --------
+    >>> relu = ReLU()
+    >>> relu(np.array([-2.0, 3.0]))
+    array([0., 3.])
+    >>> relu.backward(np.array([1.0, 1.0]))
+    array([0., 1.])
+    """
 
     def __init__(self) -> None:
         self._cache: ReLUCache | None = None
@@ -267,12 +336,24 @@ class ReLU(Module):
 
 
 class GELU(Module):
-    """GELU as a module (no parameters).
+    """GELU as a module, with no parameters (:func:`gelu_forward`).
 
     Parameters
     ----------
     approximate : {"none", "tanh"}, default "none"
-        Exact erf form or the tanh approximation (module docstring).
+        Exact erf form or the tanh approximation (both in :mod:`npml.nn.activations`).
+
+    ``forward(x)`` returns ``GELU(x)`` (any shape) and keeps its cache; ``backward(dout)``
+    returns ``dx`` (:func:`gelu_backward`).
+
+    Examples
+    --------
+    >>> gelu = GELU("tanh")
+    >>> gelu
+    GELU(approximate='tanh')
+    >>> y = gelu(np.array([0.0, 1.0]))
+    >>> gelu.backward(np.ones(2)).round(4)
+    array([0.5  , 1.083])
     """
 
     def __init__(self, approximate: str = "none") -> None:

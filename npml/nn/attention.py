@@ -137,7 +137,11 @@ def attention_forward(
     *,
     scale: float | None = None,
 ) -> tuple[np.ndarray, AttentionCache]:
-    """Scaled dot-product attention ``softmax(scale * Q K^T) V`` (module docstring).
+    """Scaled dot-product attention ``softmax(scale * Q K^T + M) V``, with its cache.
+
+    ``M`` is 0 where ``mask`` allows a key and minus infinity elsewhere. The plain NumPy
+    definition: it builds the ``(..., T_q, T_k)`` scores (derivation and the backward steps in
+    :mod:`npml.nn.attention`; :func:`attention_backward` is the gradient).
 
     Parameters
     ----------
@@ -171,6 +175,19 @@ def attention_forward(
         :func:`check_attention_inputs`.
     TypeError
         When ``causal`` is not a bool, or ``mask`` is not boolean.
+
+    Examples
+    --------
+    >>> q = np.array([[1.0, 0.0]])                  # (T_q=1, D=2)
+    >>> k = np.array([[1.0, 0.0], [0.0, 1.0]])      # (T_k=2, D=2)
+    >>> v = np.array([[1.0], [3.0]])                # (T_k=2, D_v=1)
+    >>> out, cache = attention_forward(q, k, v, scale=np.log(3.0))  # weights 3/4, 1/4
+    >>> out.round(6)
+    array([[1.5]])
+    >>> dq, dk, dv = attention_backward(np.ones_like(out), cache)
+    >>> dv.round(6)
+    array([[0.75],
+           [0.25]])
     """
     causal = check_bool(causal, "causal")
     q, k, v, mask = check_attention_inputs(q, k, v, mask)
@@ -180,11 +197,12 @@ def attention_forward(
 def attention_backward(
     dout: np.ndarray, cache: AttentionCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of :func:`attention_forward` (module docstring, steps 3 to 1 reversed).
+    """Gradients of :func:`attention_forward`: its steps 3 to 1 walked in reverse.
 
     Parameters
     ----------
     dout : ndarray, shape (..., T_q, D_v)
+        Gradient of the loss with respect to the output (steps in :mod:`npml.nn.attention`).
     cache : AttentionCache
         From :func:`attention_forward`; it carries the forward's ``scale``.
 
@@ -193,6 +211,10 @@ def attention_backward(
     dq : ndarray, shape of q
     dk : ndarray, shape of k
     dv : ndarray, shape of v
+
+    Examples
+    --------
+    See :func:`attention_forward`.
     """
     q_scaled, k, v, p, out, scale, (q_shape, k_shape, v_shape) = cache
     dout = check_dout(dout, out.shape)

@@ -30,7 +30,10 @@ def dropout_forward(
     rng: None | int | np.random.Generator,
     training: bool = True,
 ) -> tuple[np.ndarray, DropoutCache]:
-    """Inverted dropout (module docstring).
+    """Inverted dropout: zero each unit with probability ``p``, scale the rest by ``1/(1-p)``.
+
+    The expected output equals ``x``, so evaluation needs no rescaling (the equation is in
+    :mod:`npml.nn.dropout`).
 
     Parameters
     ----------
@@ -46,6 +49,14 @@ def dropout_forward(
     -------
     out : ndarray, shape of x
     cache : DropoutCache
+
+    Examples
+    --------
+    >>> out, cache = dropout_forward(np.ones(8), p=0.5, rng=0)
+    >>> sorted(set(out.tolist()))                     # kept units are scaled by 1 / (1 - p)
+    [0.0, 2.0]
+    >>> dropout_forward(np.ones(3), p=0.5, rng=0, training=False)[0]
+    array([1., 1., 1.])
     """
     check_scalar(p, "p", low=0.0, high=1.0, high_inclusive=False)
     training = check_bool(training, "training")
@@ -59,7 +70,26 @@ def dropout_forward(
 
 
 def dropout_backward(dout: np.ndarray, cache: DropoutCache) -> np.ndarray:
-    """Gradient of :func:`dropout_forward`: the same mask and scale applied to ``dout``."""
+    """Gradient of :func:`dropout_forward`: the same mask and scale applied to ``dout``.
+
+    Parameters
+    ----------
+    dout : ndarray, shape of x
+        Gradient of the loss with respect to the output.
+    cache : DropoutCache
+        From :func:`dropout_forward`.
+
+    Returns
+    -------
+    dx : ndarray, shape of x
+        ``dout * mask / (1 - p)``, or ``dout`` itself when dropout was the identity.
+
+    Examples
+    --------
+    >>> out, cache = dropout_forward(np.ones(4), p=0.5, rng=0)
+    >>> bool(np.all(dropout_backward(np.ones(4), cache) == out))
+    True
+    """
     dout = check_dout(dout, cache.shape)
     return dout if cache.scale is None else dout * cache.scale
 
@@ -67,12 +97,24 @@ def dropout_backward(dout: np.ndarray, cache: DropoutCache) -> np.ndarray:
 class Dropout(Module):
     """Inverted dropout; the identity after ``module.eval()``.
 
+    In training mode ``forward(x)`` zeroes each entry with probability ``p`` and scales the
+    rest by ``1 / (1 - p)`` (:func:`dropout_forward`); after ``eval()`` it returns ``x``.
+    ``backward(dout)`` applies the same mask and returns ``dx``.
+
     Parameters
     ----------
     p : float in [0, 1)
         Drop probability.
     rng : None, int or numpy.random.Generator
         Kept and reused for every mask.
+
+    Examples
+    --------
+    >>> drop = Dropout(0.5, rng=0)
+    >>> sorted(set(drop(np.ones(10)).tolist()))
+    [0.0, 2.0]
+    >>> drop.eval()(np.ones(3))
+    array([1., 1., 1.])
     """
 
     def __init__(self, p: float, rng: None | int | np.random.Generator = None) -> None:

@@ -101,6 +101,10 @@ def embedding_backward(dout: np.ndarray, cache: EmbeddingCache) -> np.ndarray:
 class Embedding(Module):
     """Lookup table of ``n`` learned vectors of size ``d``.
 
+    ``forward(ids)`` returns ``W[ids]`` of shape ``ids.shape + (d,)``; ``backward(dout)``
+    scatter-adds ``dout`` into ``W.grad`` (repeated ids add up) and returns None: ids have no
+    gradient (see :mod:`npml.nn.embedding`).
+
     Parameters
     ----------
     n : int
@@ -118,6 +122,16 @@ class Embedding(Module):
     Attributes
     ----------
     W : Parameter, shape (n, d)
+
+    Examples
+    --------
+    >>> emb = Embedding(5, 3, rng=0)
+    >>> emb
+    Embedding(n=5, d=3, dtype=float32, std=1.0)
+    >>> out = emb(np.array([[1, 1, 4]]))               # (B=1, T=3) -> (1, 3, 3)
+    >>> emb.backward(np.ones_like(out))
+    >>> emb.W.grad[:, 0]                                # row 1 was used twice
+    array([0., 2., 0., 0., 1.], dtype=float32)
     """
 
     def __init__(

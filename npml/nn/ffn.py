@@ -56,7 +56,10 @@ def ffn_forward(
     b_2: np.ndarray | None,
     activation: str = "relu",
 ) -> tuple[np.ndarray, FFNCache]:
-    """``phi(x @ W_1 + b_1) @ W_2 + b_2`` (module docstring).
+    """The position-wise feed-forward network ``phi(x @ W_1 + b_1) @ W_2 + b_2``.
+
+    Applied to every position (row of the last axis) alike; ``phi`` is ReLU or GELU. The
+    backward pass is :func:`ffn_backward` (steps in :mod:`npml.nn.ffn`).
 
     Parameters
     ----------
@@ -73,6 +76,17 @@ def ffn_forward(
     -------
     y : ndarray, shape (..., d)
     cache : FFNCache
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, -1.0]])                    # (N=1, d=2)
+    >>> W_1 = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])  # (d=2, d_ff=3)
+    >>> y, cache = ffn_forward(x, W_1, None, W_1.T, None)
+    >>> y                                              # relu([1, -1, 0]) @ W_1.T
+    array([[1., 0.]])
+    >>> dx, dW_1, db_1, dW_2, db_2 = ffn_backward(np.ones_like(y), cache)
+    >>> dx.shape, dW_1.shape, db_1
+    ((1, 2), (2, 3), None)
     """
     check_choice(activation, "activation", ACTIVATIONS)
     x = check_array(x, "x")
@@ -141,7 +155,10 @@ def ffn_backward(
 
 
 class FeedForward(Module):
-    """Position-wise feed-forward network (module docstring).
+    """Position-wise feed-forward network as a module: two linear maps around ``phi``.
+
+    ``forward(x)`` maps ``(..., d_model)`` to ``(..., d_model)`` by :func:`ffn_forward`;
+    ``backward(dout)`` accumulates the four parameter gradients and returns ``dx``.
 
     Parameters
     ----------
@@ -162,6 +179,14 @@ class FeedForward(Module):
     b_1 : Parameter, shape (d_ff,) (with ``bias=True``)
     W_2 : Parameter, shape (d_ff, d_model)
     b_2 : Parameter, shape (d_model,) (with ``bias=True``)
+
+    Examples
+    --------
+    >>> ffn = FeedForward(d_model=4, d_ff=16, activation="gelu", rng=0)
+    >>> y = ffn(np.ones((2, 3, 4), dtype=np.float32))
+    >>> dx = ffn.backward(np.ones_like(y))
+    >>> y.shape, dx.shape, ffn.n_params()
+    ((2, 3, 4), (2, 3, 4), 148)
     """
 
     def __init__(
@@ -192,6 +217,10 @@ class FeedForward(Module):
         b_2 = None if self.b_2 is None else self.b_2.data
         y, self._cache = ffn_forward(x, self.W_1.data, b_1, self.W_2.data, b_2, self.activation)
         return y
+
+    def extra_repr(self) -> str:
+        """The constructor's arguments, with ``d_ff`` as built (``4 * d_model`` for None)."""
+        return self._config_repr(d_ff=self.W_1.shape[1])
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """Accumulate the four parameter gradients; return ``dx``."""

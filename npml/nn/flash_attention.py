@@ -186,7 +186,11 @@ def fused_attention_forward(
     *,
     scale: float | None = None,
 ) -> tuple[np.ndarray, FusedAttentionCache]:
-    """Tiled attention forward pass (module docstring, steps 1-4).
+    """Tiled (flash) attention forward pass: the output and the cache for its backward.
+
+    The four steps of :mod:`npml.nn.flash_attention`: per block of queries, stream over
+    blocks of keys with an online softmax (running max and sum), never forming the
+    ``(T_q, T_k)`` score matrix; :func:`fused_attention_backward` recomputes the blocks.
 
     Parameters
     ----------
@@ -224,6 +228,15 @@ def fused_attention_forward(
         Naming ``q`` and ``k`` when a row of scores overflows (or is NaN), found from the
         log-sum-exp ``L`` (one number per row); and for the input errors of
         :func:`~npml.nn.attention.check_attention_inputs`.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> q, k, v = rng.standard_normal((3, 2, 6, 4))    # (B=2, T=6, D=4) each
+    >>> out, cache = fused_attention_forward(q, k, v, causal=True, block_size=4)
+    >>> dq, dk, dv = fused_attention_backward(np.ones_like(out), cache)
+    >>> out.shape, dq.shape
+    ((2, 6, 4), (2, 6, 4))
     """
     causal = check_bool(causal, "causal")
     q, k, v, mask = check_attention_inputs(q, k, v, mask)
@@ -291,7 +304,42 @@ def fused_attention(
     *,
     scale: float | None = None,
 ) -> np.ndarray:
-    """Attention output only; see :func:`fused_attention_forward` for the arguments."""
+    """Fused (tiled) attention, output only: ``fused_attention_forward(...)[0]``.
+
+    The same result as :func:`~npml.nn.scaled_dot_product_attention` computed block by block
+    with an online softmax, without the ``(T_q, T_k)`` score matrix (derivation in
+    :mod:`npml.nn.flash_attention`). Use :func:`fused_attention_forward` when a backward pass
+    follows.
+
+    Parameters
+    ----------
+    q : ndarray, shape (..., T_q, D)
+    k, v : ndarray, shape (..., T_k, D)
+    mask : ndarray of bool, broadcastable to (..., T_q, T_k), optional
+        True where a query may attend to a key.
+    causal : bool, default False
+        Query ``i`` attends to keys ``j <= i + T_k - T_q`` only (bottom-right aligned).
+    block_size : int or (int, int), optional
+        Query and key tile sizes (the result does not depend on them beyond rounding).
+    scale : float, optional
+        Score scale; default ``1 / sqrt(D)``.
+
+    Returns
+    -------
+    ndarray, shape (..., T_q, D)
+
+    Examples
+    --------
+    >>> from npml.nn import scaled_dot_product_attention
+    >>> rng = np.random.default_rng(0)
+    >>> q, k, v = rng.standard_normal((3, 2, 5, 4))   # each (B=2, T=5, D=4)
+    >>> out = fused_attention(q, k, v, causal=True)
+    >>> out.shape
+    (2, 5, 4)
+    >>> from npml.nn import causal_mask
+    >>> bool(np.allclose(out, scaled_dot_product_attention(q, k, v, mask=causal_mask(5, 5))))
+    True
+    """
     return fused_attention_forward(q, k, v, mask, causal, block_size, scale=scale)[0]
 
 

@@ -56,17 +56,31 @@ def layer_norm_forward(
 ) -> tuple[np.ndarray, LayerNormCache]:
     """Normalise ``x`` over its last axis, then scale by ``gamma`` and shift by ``beta``.
 
+    ``y = gamma * (x - mean) / sqrt(var + eps) + beta`` per row, with the biased variance
+    (Ba et al. 2016; derivation and backward in :mod:`npml.nn.layer_norm`). Large inputs take
+    a Numba kernel that gives the reference's result.
+
     Parameters
     ----------
     x : ndarray, shape (..., D)
     gamma, beta : ndarray, shape (D,)
     eps : float, default 1e-5
-        Added to the variance (module docstring).
+        Added to the variance; must be positive.
 
     Returns
     -------
     y : ndarray, shape (..., D)
     cache : LayerNormCache
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 2.0, 3.0]])
+    >>> y, cache = layer_norm_forward(x, gamma=np.ones(3), beta=np.zeros(3))
+    >>> y.round(4)
+    array([[-1.2247,  0.    ,  1.2247]])
+    >>> dx, dgamma, dbeta = layer_norm_backward(np.ones_like(y), cache)
+    >>> bool(np.abs(dx).max() < 1e-12), dbeta
+    (True, array([1., 1., 1.]))
     """
     x = check_array(x, "x", finite=False)
     check_last_dim(x, "x", gamma.shape[0])
@@ -219,7 +233,10 @@ def _layer_norm_backward_numba(
 
 
 class LayerNorm(Module):
-    """Layer normalisation over the last axis (module docstring).
+    """Layer normalisation over the last axis, with a learned gain and shift.
+
+    ``forward(x)`` normalises ``x`` of shape ``(..., d)`` by :func:`layer_norm_forward`;
+    ``backward(dout)`` accumulates the gradients of ``gamma`` and ``beta`` and returns ``dx``.
 
     Parameters
     ----------
@@ -234,6 +251,18 @@ class LayerNorm(Module):
     ----------
     gamma : Parameter, shape (d,), initialised to ones
     beta : Parameter, shape (d,), initialised to zeros
+
+    Examples
+    --------
+    >>> norm = LayerNorm(4)
+    >>> norm
+    LayerNorm(d=4, eps=1e-05, dtype=float32)
+    >>> y = norm(np.arange(8.0).reshape(2, 4))
+    >>> y.dtype, bool(np.allclose(y.mean(axis=-1), 0, atol=1e-6))
+    (dtype('float32'), True)
+    >>> dx = norm.backward(np.ones_like(y))
+    >>> norm.beta.grad
+    array([2., 2., 2., 2.], dtype=float32)
     """
 
     def __init__(self, d: int, eps: float = 1e-5, dtype: type = np.float32) -> None:

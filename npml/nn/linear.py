@@ -32,7 +32,9 @@ class LinearCache(NamedTuple):
 def linear_forward(
     x: np.ndarray, W: np.ndarray, b: np.ndarray | None = None
 ) -> tuple[np.ndarray, LinearCache]:
-    """Affine map ``y = x @ W + b`` (module docstring).
+    """Affine map ``y = x @ W + b`` over the last axis of ``x``.
+
+    Its gradients are :func:`linear_backward`'s (the equations are in :mod:`npml.nn.linear`).
 
     Parameters
     ----------
@@ -48,6 +50,17 @@ def linear_forward(
         Holds references to ``x`` and ``W`` (no copies, as torch's autograd keeps its saved
         tensors): overwriting them in place before the backward pass changes the
         gradients. torch detects that with version counters; npml documents it instead.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 2.0]])                       # (N=1, d_in=2)
+    >>> W = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])  # (d_in=2, d_out=3)
+    >>> y, cache = linear_forward(x, W, b=np.array([0.0, 0.0, 0.5]))
+    >>> y
+    array([[1. , 2. , 3.5]])
+    >>> dx, dW, db = linear_backward(np.ones_like(y), cache)
+    >>> dx, db
+    (array([[2., 2.]]), array([1., 1., 1.]))
     """
     x = check_array(x, "x")
     W = _as_array(W, "W")
@@ -111,6 +124,9 @@ def uniform_init(
 class Linear(Module):
     """Fully connected layer ``y = x @ W + b``.
 
+    ``forward(x)`` maps ``(..., d_in)`` to ``(..., d_out)`` by :func:`linear_forward`;
+    ``backward(dout)`` accumulates ``W.grad`` (and ``b.grad``) and returns ``dx``.
+
     Parameters
     ----------
     d_in, d_out : int
@@ -127,6 +143,16 @@ class Linear(Module):
     ----------
     W : Parameter, shape (d_in, d_out)
     b : Parameter, shape (d_out,) (only with ``bias=True``)
+
+    Examples
+    --------
+    >>> layer = Linear(4, 2, rng=0)
+    >>> layer
+    Linear(d_in=4, d_out=2, bias=True, dtype=float32)
+    >>> y = layer(np.ones((3, 4), dtype=np.float32))
+    >>> dx = layer.backward(np.ones_like(y))
+    >>> y.shape, dx.shape, layer.W.grad.shape, layer.b.grad
+    ((3, 2), (3, 4), (4, 2), array([3., 3.], dtype=float32))
     """
 
     def __init__(

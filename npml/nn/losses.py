@@ -48,7 +48,11 @@ class CrossEntropyCache(NamedTuple):
 def softmax_cross_entropy_forward(
     logits: np.ndarray, targets: np.ndarray, ignore_index: int | None = None
 ) -> tuple[float, CrossEntropyCache]:
-    """Mean cross-entropy of ``softmax(logits)`` against ``targets`` (module docstring).
+    """Mean cross-entropy ``-log softmax(logits)[target]`` over all positions.
+
+    Computed from ``logsumexp`` so that large logits do not overflow; the gradient,
+    ``(softmax(logits) - onehot(targets)) / N``, is :func:`softmax_cross_entropy_backward`'s
+    (derivation in :mod:`npml.nn.losses`).
 
     Parameters
     ----------
@@ -62,6 +66,16 @@ def softmax_cross_entropy_forward(
     -------
     loss : float
     cache : CrossEntropyCache
+
+    Examples
+    --------
+    >>> logits = np.array([[0.0, 0.0], [0.0, 0.0]])  # (N=2, V=2): uniform predictions
+    >>> loss, cache = softmax_cross_entropy_forward(logits, np.array([0, 1]))
+    >>> round(loss, 6) == round(float(np.log(2)), 6)
+    True
+    >>> softmax_cross_entropy_backward(1.0, cache)
+    array([[-0.25,  0.25],
+           [ 0.25, -0.25]])
     """
     logits = check_array(logits, "logits", finite=False)
     targets = check_array(targets, "targets", dtype="int")

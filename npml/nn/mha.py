@@ -60,6 +60,13 @@ ATTN_IMPLS = ("auto", "naive", "fused")
 
 
 class MHACache(NamedTuple):
+    """What :func:`mha_backward` needs from one :func:`mha_forward` call.
+
+    Holds references to the inputs and weights (no copies). The fields, in order, are
+    commented below with their shapes; ``B, T, S, H, D`` are batch, query length, key
+    length, heads and ``d_model``.
+    """
+
     x2: np.ndarray  # (B*T, D) queries' input
     context2: np.ndarray | None  # (B*S, D) keys'/values' input for cross-attention, else None
     W_q: np.ndarray  # (D, D)
@@ -76,6 +83,11 @@ class MHACache(NamedTuple):
 
 
 class MHAGrads(NamedTuple):
+    """Gradients returned by :func:`mha_backward`, named after the arguments of
+    :func:`mha_forward`: ``dx`` (and ``dcontext`` after cross-attention), then the weights'
+    ``dW_*`` and the biases' ``db_*`` (None for a bias that was not given).
+    """
+
     dx: np.ndarray  # (B, T, D); for self-attention, the sum of the query, key and value paths
     dcontext: np.ndarray | None  # (B, S, D) for cross-attention, else None
     dW_q: np.ndarray  # (D, D)
@@ -151,7 +163,13 @@ def mha_forward(
     kv_cache: KVCache | None = None,
     attn_impl: str = "auto",
 ) -> tuple[np.ndarray, MHACache | None]:
-    """Multi-head attention from ``x`` to itself, or to ``context`` (module docstring).
+    """Multi-head attention from ``x`` to itself, or to ``context``.
+
+    Four steps (equations in :mod:`npml.nn.mha`): 1. project ``Q = x W_q + b_q``, ``K``, ``V``
+    (from ``context`` for cross-attention) and split them into ``H`` heads; 2. rotate ``Q``
+    and ``K`` by RoPE if asked; 3. attend per head, ``softmax(Q K^T / sqrt(head_dim)) V``;
+    4. merge the heads and project, ``Y = O W_o + b_o``. :func:`mha_backward` walks them
+    back.
 
     Parameters
     ----------
@@ -187,6 +205,19 @@ def mha_forward(
     -------
     y : ndarray, shape (B, T, d_model)
     cache : MHACache, or None after a forward with ``kv_cache``
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> B, T, D, H = 2, 5, 8, 2
+    >>> x = rng.standard_normal((B, T, D))
+    >>> W_q, W_k, W_v, W_o = rng.standard_normal((4, D, D)) / np.sqrt(D)
+    >>> y, cache = mha_forward(x, W_q, W_k, W_v, W_o, n_heads=H, causal=True)
+    >>> y.shape
+    (2, 5, 8)
+    >>> grads = mha_backward(np.ones_like(y), cache)
+    >>> grads.dx.shape, grads.dW_q.shape, grads.db_q is None
+    ((2, 5, 8), (8, 8), True)
     """
     W_q, W_k, W_v, W_o = _as_arrays(("W_q", "W_k", "W_v", "W_o"), (W_q, W_k, W_v, W_o))
     b_q, b_k, b_v, b_o = _as_arrays(("b_q", "b_k", "b_v", "b_o"), (b_q, b_k, b_v, b_o), True)
@@ -253,12 +284,14 @@ def mha_forward(
 
 
 def mha_backward(dout: np.ndarray, cache: MHACache) -> MHAGrads:
-    """Gradients of :func:`mha_forward` (module docstring; steps 4 to 1 reversed).
+    """Gradients of :func:`mha_forward`: its steps 4 to 1 walked in reverse.
 
     Parameters
     ----------
     dout : ndarray, shape (B, T, d_model)
+        Gradient of the loss with respect to the output.
     cache : MHACache
+        From :func:`mha_forward` (with ``kv_cache=None``: decoding has no backward pass).
 
     Returns
     -------
@@ -267,6 +300,10 @@ def mha_backward(dout: np.ndarray, cache: MHACache) -> MHAGrads:
         None (``dx`` then includes the key and value paths); ``dW_q, dW_k, dW_v, dW_o``
         (d_model, d_model); ``db_q, db_k, db_v, db_o`` (d_model,), each None when that bias
         was not given.
+
+    Examples
+    --------
+    See :func:`mha_forward`.
     """
     x2, context2, W_q, W_k, W_v, W_o, has_bias, attn, fused, rope_q, rope_k, o2, shape = cache
     B, T, S, H = shape

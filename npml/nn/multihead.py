@@ -93,7 +93,12 @@ class _AttentionModule(Module):
 
 
 class MultiHeadAttention(_AttentionModule):
-    """Multi-head self-attention (module docstring): ``backward`` returns ``dx``.
+    """Multi-head self-attention with its parameters: ``forward(x)``, ``backward(dout) -> dx``.
+
+    ``forward(x, mask=None, causal=False, positions=None, kv_cache=None)`` maps ``x`` of
+    shape ``(B, T, d_model)`` to the same shape through :func:`~npml.nn.mha_forward` (the
+    equations are in :mod:`npml.nn.mha`); ``backward`` accumulates the parameters'
+    gradients and returns ``dx``.
 
     Parameters
     ----------
@@ -124,6 +129,15 @@ class MultiHeadAttention(_AttentionModule):
     See Also
     --------
     MultiHeadCrossAttention : the same parameters, keys and values from a ``context``.
+
+    Examples
+    --------
+    >>> attn = MultiHeadAttention(d_model=8, n_heads=2, rng=0)
+    >>> x = np.random.default_rng(1).standard_normal((2, 5, 8)).astype(np.float32)
+    >>> y = attn(x, causal=True)
+    >>> dx = attn.backward(np.ones_like(y))
+    >>> y.shape, dx.shape, attn.W_q.grad.shape
+    ((2, 5, 8), (2, 5, 8), (8, 8))
     """
 
     def __init__(
@@ -191,7 +205,7 @@ class MultiHeadAttention(_AttentionModule):
 
 
 class MultiHeadCrossAttention(_AttentionModule):
-    """Multi-head cross-attention (module docstring): ``backward`` returns ``(dx, dcontext)``.
+    """Multi-head cross-attention: ``forward(x, context)``, ``backward(dout) -> (dx, dcontext)``.
 
     Queries come from ``x``, keys and values from ``context`` (the encoder output in an
     encoder-decoder Transformer). No RoPE: the two sequences are not on one position axis.
@@ -206,6 +220,17 @@ class MultiHeadCrossAttention(_AttentionModule):
     ----------
     W_q, W_k, W_v, W_o : Parameter, shape (d_model, d_model)
     b_q, b_k, b_v, b_o : Parameter, shape (d_model,) (with ``bias=True``, else None)
+
+    Examples
+    --------
+    >>> cross = MultiHeadCrossAttention(d_model=8, n_heads=2, rng=0)
+    >>> rng = np.random.default_rng(1)
+    >>> x = rng.standard_normal((2, 3, 8)).astype(np.float32)      # (B, T, D) queries
+    >>> memory = rng.standard_normal((2, 7, 8)).astype(np.float32)  # (B, S, D) keys and values
+    >>> y = cross(x, memory)
+    >>> dx, dmemory = cross.backward(np.ones_like(y))
+    >>> y.shape, dx.shape, dmemory.shape
+    ((2, 3, 8), (2, 3, 8), (2, 7, 8))
     """
 
     def __init__(

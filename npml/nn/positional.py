@@ -24,7 +24,30 @@ from npml.nn._dtype import cast_input
 
 
 def sinusoidal_positions(T: int, d: int) -> np.ndarray:
-    """The table ``PE`` of shape ``(T, d)`` (module docstring); odd ``d`` drops the last cos."""
+    """The sinusoidal position table ``PE`` of shape ``(T, d)`` (Vaswani et al. 2017).
+
+    ``PE[t, 2i] = sin(t / 10000^(2i/d))`` and ``PE[t, 2i+1] = cos(t / 10000^(2i/d))``; an odd
+    ``d`` drops the last cos. The equation and its properties are in :mod:`npml.nn.positional`.
+
+    Parameters
+    ----------
+    T : int
+        Number of positions (rows), ``>= 0``.
+    d : int
+        Width of the table, ``>= 1``.
+
+    Returns
+    -------
+    ndarray, shape (T, d), float64
+
+    Examples
+    --------
+    >>> pe = sinusoidal_positions(3, 4)
+    >>> pe.shape
+    (3, 4)
+    >>> pe[0]                                   # position 0: sin 0 = 0, cos 0 = 1
+    array([0., 1., 0., 1.])
+    """
     check_scalar(T, "T", kind=int, low=0)
     check_scalar(d, "d", kind=int, low=1)
     t = np.arange(T, dtype=np.float64)[:, None]  # (T, 1)
@@ -52,6 +75,10 @@ def _check_input(x: np.ndarray, max_len: int, d: int, offset: int, dtype: np.dty
 class SinusoidalPositionalEmbedding(Module):
     """Add the fixed sinusoidal table (no parameters).
 
+    ``forward(x, offset=0)`` returns ``x + PE[offset : offset + T]`` for ``x`` of shape
+    ``(B, T, d)`` (the table of :func:`sinusoidal_positions`); ``backward(dout)`` returns
+    ``dout``.
+
     Parameters
     ----------
     max_len : int
@@ -61,6 +88,13 @@ class SinusoidalPositionalEmbedding(Module):
     dtype : numpy float dtype, default float32
         Dtype of the table; ``forward`` casts its input to it (float64 input to a float32
         module is computed in float32), ``backward`` casts ``dout``.
+
+    Examples
+    --------
+    >>> pos = SinusoidalPositionalEmbedding(max_len=16, d=4)
+    >>> pos(np.zeros((1, 2, 4)))[0]
+    array([[0.        , 1.        , 0.        , 1.        ],
+           [0.84147096, 0.5403023 , 0.00999983, 0.99995   ]], dtype=float32)
     """
 
     def __init__(self, max_len: int, d: int, dtype: type = np.float32) -> None:
@@ -89,6 +123,10 @@ class SinusoidalPositionalEmbedding(Module):
 class LearnedPositionalEmbedding(Module):
     """Add a learned position table.
 
+    ``forward(x, offset=0)`` returns ``x + W[offset : offset + T]`` for ``x`` of shape
+    ``(B, T, d)``; ``backward(dout)`` adds ``dout`` summed over the batch to those rows of
+    ``W.grad`` and returns ``dout``.
+
     Parameters
     ----------
     max_len : int
@@ -103,6 +141,14 @@ class LearnedPositionalEmbedding(Module):
     Attributes
     ----------
     W : Parameter, shape (max_len, d)
+
+    Examples
+    --------
+    >>> pos = LearnedPositionalEmbedding(max_len=8, d=4, rng=0)
+    >>> y = pos(np.zeros((2, 3, 4), dtype=np.float32))
+    >>> dx = pos.backward(np.ones_like(y))
+    >>> pos.W.grad[:4, 0]                               # rows 0..2 used by both sequences
+    array([2., 2., 2., 0.], dtype=float32)
     """
 
     def __init__(

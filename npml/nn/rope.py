@@ -84,7 +84,11 @@ def rope_forward(
     base: float = 10000.0,
     theta: np.ndarray | None = None,
 ) -> tuple[np.ndarray, RoPECache]:
-    """Rotate pairs of dimensions of ``x`` by ``positions * theta_i`` (module docstring).
+    """Rotate pairs of dimensions of ``x`` by the angles ``positions * theta_i`` (RoPE).
+
+    Pair ``i`` of row ``m``, ``(x[2i], x[2i+1])``, is rotated by the angle ``m theta_i``, so the
+    dot product of a rotated query and key depends only on ``m - n`` (derivation in
+    :mod:`npml.nn.rope`; gradient: :func:`rope_backward`).
 
     Parameters
     ----------
@@ -102,6 +106,14 @@ def rope_forward(
     -------
     out : ndarray, shape of x
     cache : RoPECache
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 0.0], [1.0, 0.0]])     # (T=2, d=2): one pair per row
+    >>> out, cache = rope_forward(x, positions=np.arange(2), theta=np.array([np.pi / 2]))
+    >>> out.round(6) + 0.0                          # row 1 rotated by 90 degrees
+    array([[1., 0.],
+           [0., 1.]])
     """
     x = check_array(x, "x")
     if x.ndim < 2 or x.shape[-1] % 2:
@@ -159,7 +171,14 @@ def rope_single_frequency(x: np.ndarray, positions: np.ndarray, epsilon: float) 
     -------
     ndarray, shape of x
         Equal to ``rope_forward(x, positions, theta=np.full(d // 2, epsilon))[0]``
-        (module docstring); its gradient is therefore :func:`rope_backward`'s.
+        (:mod:`npml.nn.rope`); its gradient is therefore :func:`rope_backward`'s.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 0.0], [1.0, 0.0]])
+    >>> rope_single_frequency(x, np.arange(2), epsilon=0.5).round(4)
+    array([[1.    , 0.    ],
+           [0.8776, 0.4794]])
     """
     x = check_array(x, "x")
     positions = check_array(positions, "positions", dtype=np.float64)
@@ -171,9 +190,11 @@ def rope_single_frequency(x: np.ndarray, positions: np.ndarray, epsilon: float) 
 
 
 def rope_permute(W: np.ndarray, n_heads: int, to: str = "interleaved") -> np.ndarray:
-    """Reorder the last axis of ``W`` (per head) between the two RoPE layouts (module docstring).
+    """Reorder the last axis of ``W`` (per head) between the two RoPE pair layouts.
 
-    Use it on the query and key weights (and biases) of a model trained with the other
+    npml pairs dimensions ``(2i, 2i+1)`` (interleaved, as in the paper and
+    :mod:`npml.nn.rope`); Hugging Face models pair ``(i, i + head_dim/2)`` (halves). Use it
+    on the query and key weights (and biases) of a model trained with the other
     layout, e.g. ``rope_permute(W_q_hf, n_heads, to="interleaved")`` for npml's
     :func:`rope_forward` on weights from a Hugging Face checkpoint; ``W_v`` and ``W_o`` are
     left as they are. The attention scores, and so the layer's output, are unchanged.
@@ -193,6 +214,14 @@ def rope_permute(W: np.ndarray, n_heads: int, to: str = "interleaved") -> np.nda
     -------
     ndarray, shape of W
         A permuted copy; ``rope_permute(rope_permute(W, H, to="halves"), H)`` equals ``W``.
+
+    Examples
+    --------
+    >>> W = np.arange(4.0)[None, :]                 # one head of head_dim 4, halves layout
+    >>> rope_permute(W, n_heads=1)                  # columns 0, 2, 1, 3
+    array([[0., 2., 1., 3.]])
+    >>> rope_permute(rope_permute(W, 1, to="halves"), 1)
+    array([[0., 1., 2., 3.]])
     """
     check_choice(to, "to", ("interleaved", "halves"))
     check_scalar(n_heads, "n_heads", kind=int, low=1)
@@ -211,13 +240,30 @@ def rope_permute(W: np.ndarray, n_heads: int, to: str = "interleaved") -> np.nda
 
 
 class RotaryEmbedding(Module):
-    """RoPE as a module (no parameters; module docstring).
+    """Rotary position embedding (RoPE) as a module, with no parameters.
+
+    ``forward(x, positions=None)`` rotates ``x`` of shape ``(..., T, head_dim)`` by
+    :func:`rope_forward` (positions default to ``0..T-1``; the rotation is derived in
+    :mod:`npml.nn.rope`); ``backward(dout)`` rotates back and returns ``dx``.
 
     Parameters
     ----------
     head_dim : int
         Size ``d`` of the rotated vectors; must be even.
     base : float, default 10000.0
+        Frequency base: pair ``i`` turns by ``base**(-2i/head_dim)`` per position.
+
+    Examples
+    --------
+    >>> rope = RotaryEmbedding(head_dim=4)
+    >>> q = np.ones((1, 3, 4))                          # (B, T, head_dim)
+    >>> out = rope(q)
+    >>> bool(np.allclose(np.linalg.norm(out, axis=-1), 2.0))   # rotations keep the norm
+    True
+    >>> rope.backward(out).round(6) + 0.0               # the transpose rotation undoes it
+    array([[[1., 1., 1., 1.],
+            [1., 1., 1., 1.],
+            [1., 1., 1., 1.]]])
     """
 
     def __init__(self, head_dim: int, base: float = 10000.0) -> None:

@@ -50,7 +50,14 @@ from npml.nn._transformer_layer import _check_input, _TransformerLayer
 
 
 class TransformerEncoderLayer(_TransformerLayer):
-    """Self-attention + FFN, each with a residual connection and LayerNorm (module docstring).
+    """A Transformer block: self-attention and FFN, each with a residual connection and LayerNorm.
+
+    Pre-LN (the default): ``h = x + Drop(MHA(LN_1(x)))``, ``y = h + Drop(FFN(LN_2(h)))``;
+    post-LN: ``h = LN_1(x + Drop(MHA(x)))``, ``y = LN_2(h + Drop(FFN(h)))`` (the numbered steps
+    are in :mod:`npml.nn.transformer`). ``forward(x, mask=None, causal=False, ...)`` maps
+    ``(B, T, d_model)`` to the same shape; ``backward(dy)`` returns ``dx``. With
+    ``causal=True`` it is the block of a decoder-only language model
+    (:class:`npml.models.CausalLM`).
 
     Parameters
     ----------
@@ -83,6 +90,15 @@ class TransformerEncoderLayer(_TransformerLayer):
     ffn : FeedForward
     norm1, norm2 : LayerNorm
     dropout1, dropout2 : Dropout
+
+    Examples
+    --------
+    >>> layer = TransformerEncoderLayer(d_model=8, n_heads=2, rng=0)
+    >>> x = np.random.default_rng(1).standard_normal((2, 5, 8)).astype(np.float32)
+    >>> y = layer(x, causal=True)
+    >>> dx = layer.backward(np.ones_like(y))
+    >>> y.shape, dx.shape, layer.n_params()
+    ((2, 5, 8), (2, 5, 8), 840)
     """
 
     def forward(
@@ -145,7 +161,13 @@ class TransformerEncoderLayer(_TransformerLayer):
 
 
 class TransformerDecoderLayer(_TransformerLayer):
-    """Masked self-attention, cross-attention to ``memory``, FFN (module docstring).
+    """A decoder block: masked self-attention, cross-attention to ``memory``, then an FFN.
+
+    Each sub-layer has a residual connection and a LayerNorm, as in
+    :class:`TransformerEncoderLayer` (steps in :mod:`npml.nn.transformer`).
+    ``forward(x, memory, mask=None, memory_mask=None, causal=True, ...)`` maps ``x`` of shape
+    ``(B, T, d_model)``, attending to the encoder output ``memory`` ``(B, S, d_model)``, to
+    ``(B, T, d_model)``; ``backward(dy)`` returns ``(dx, dmemory)``.
 
     Parameters are those of :class:`TransformerEncoderLayer`; the cross-attention has its
     own :class:`~npml.nn.multihead.MultiHeadCrossAttention` (``cross_attn``, never rotated by
@@ -159,6 +181,17 @@ class TransformerDecoderLayer(_TransformerLayer):
     ffn : FeedForward
     norm1, norm2, norm3 : LayerNorm
     dropout1, dropout2, dropout3 : Dropout
+
+    Examples
+    --------
+    >>> layer = TransformerDecoderLayer(d_model=8, n_heads=2, rng=0)
+    >>> rng = np.random.default_rng(1)
+    >>> x = rng.standard_normal((2, 3, 8)).astype(np.float32)
+    >>> memory = rng.standard_normal((2, 6, 8)).astype(np.float32)
+    >>> y = layer(x, memory)
+    >>> dx, dmemory = layer.backward(np.ones_like(y))
+    >>> dx.shape, dmemory.shape
+    ((2, 3, 8), (2, 6, 8))
     """
 
     cross = True

@@ -138,7 +138,14 @@ def einsum_path(subscripts: str, *operands: np.ndarray, optimize: bool = True) -
 
 
 def einsum(subscripts: str, *operands: np.ndarray, optimize: bool = True) -> np.ndarray:
-    """Einstein summation over ``operands`` as named by ``subscripts`` (module docstring).
+    """Einstein summation over ``operands`` as named by ``subscripts``, written from scratch.
+
+    Letters name axes; a letter in several operands is multiplied along, a letter missing
+    from the output is summed over, e.g. ``"ik,kj->ij"`` is the matrix product. The
+    expression is parsed, diagonals and lone sums are taken first, then pairs of operands are
+    contracted as batched matrix products (``np.matmul``, on BLAS) in the greedy order of
+    opt_einsum (the four steps are in :mod:`npml.ops.einsum`). Results agree with
+    ``numpy.einsum``.
 
     Parameters
     ----------

@@ -45,7 +45,10 @@ def _shifted(x: np.ndarray, axis: int | tuple[int, ...] | None) -> tuple[np.ndar
 def logsumexp(
     x: np.ndarray, axis: int | tuple[int, ...] | None = None, keepdims: bool = False
 ) -> np.ndarray:
-    """Log of the sum of exponentials, computed stably (module docstring).
+    """``log(sum(exp(x)))`` over ``axis``, computed stably by shifting by the maximum.
+
+    ``logsumexp(x) = m + log(sum(exp(x - m)))`` with ``m = max(x)``: no term overflows and the
+    largest is exactly ``exp(0) = 1`` (see :mod:`npml.ops.softmax`).
 
     Parameters
     ----------
@@ -60,6 +63,13 @@ def logsumexp(
     -------
     ndarray
         ``-inf`` where every entry of a slice is ``-inf``.
+
+    Examples
+    --------
+    >>> logsumexp(np.array([1000.0, 1000.0])).round(6)   # np.log(np.sum(np.exp(x))) is inf
+    np.float64(1000.693147)
+    >>> logsumexp(np.array([[0.0, -np.inf], [-np.inf, -np.inf]]), axis=1)
+    array([  0., -inf])
     """
     x = check_array(x, "x", finite=False)
     keepdims = check_bool(keepdims, "keepdims")
@@ -72,7 +82,10 @@ def logsumexp(
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Softmax along ``axis`` (module docstring); all-``-inf`` slices give zeros.
+    """Softmax ``exp(x - m) / sum(exp(x - m))`` along ``axis``; all-``-inf`` slices give zeros.
+
+    Shifted by the maximum ``m`` so that nothing overflows (see :mod:`npml.ops.softmax`);
+    ``-inf`` logits (masked entries) get probability 0.
 
     Parameters
     ----------
@@ -84,6 +97,14 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     Returns
     -------
     ndarray, shape of x
+
+    Examples
+    --------
+    >>> softmax(np.array([0.0, np.log(3.0)]))
+    array([0.25, 0.75])
+    >>> softmax(np.array([[1.0, -np.inf], [-np.inf, -np.inf]]))
+    array([[1., 0.],
+           [0., 0.]])
     """
     x = check_array(x, "x", finite=False)
     z, _ = _shifted(x, axis)

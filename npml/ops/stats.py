@@ -115,7 +115,12 @@ def variance(
     ddof: int = 0,
     keepdims: bool = False,
 ) -> np.ndarray | float:
-    """Variance of ``x`` over ``axis`` by the corrected two-pass algorithm (module docstring).
+    """Variance of ``x`` over ``axis`` by the corrected two-pass algorithm.
+
+    The mean first, then ``sum((x - mean)^2) - (sum(x - mean))^2 / n`` over ``n - ddof``: the
+    second term corrects the rounding of the mean (Chan, Golub & LeVeque 1983; the
+    derivation is in :mod:`npml.ops.stats`). Unlike the one-pass ``E[x^2] - E[x]^2`` it
+    keeps its digits when the mean is large.
 
     Parameters
     ----------
@@ -145,6 +150,15 @@ def variance(
     >>> x = 1e9 + np.array([4.0, 7.0, 13.0, 16.0])
     >>> variance(x)  # the shortcut mean(x**2) - mean(x)**2 gives -128.0 here
     22.5
+
+    Examples
+    --------
+    >>> variance(np.array([1.0, 2.0, 3.0, 4.0]))
+    1.25
+    >>> variance(np.array([1e9 + 1.0, 1e9 + 2.0, 1e9 + 3.0]), ddof=1)
+    1.0
+    >>> variance(np.arange(6.0).reshape(2, 3), axis=1)
+    array([0.66666667, 0.66666667])
     """
     x = check_array(x, "x")
     n = _n_reduced(x.shape, axis)
@@ -199,10 +213,13 @@ def _welford_reference(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class RunningStats:
-    """Streaming count, mean and variance of samples seen in batches (module docstring).
+    """Streaming count, mean and variance of samples seen in batches (Welford, Chan et al.).
 
     Each sample is a scalar or an array of a fixed shape; statistics are per element.
     Merging the summaries of shards gives the statistics of their union, to rounding.
+    ``update(batch)`` folds in samples stacked along axis 0, ``merge(other)`` adds another
+    summary; ``count``, ``mean``, ``variance(ddof)`` and ``std(ddof)`` read the result. The
+    update and merge formulas are in :mod:`npml.ops.stats`.
 
     Examples
     --------

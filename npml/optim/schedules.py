@@ -47,7 +47,17 @@ def _check_step(t: Any) -> int:
 
 
 class Constant:
-    """:math:`f(t) = 1`: the learning rate never changes."""
+    """:math:`f(t) = 1` at every step: the learning rate never changes.
+
+    A schedule is a callable of the step ``t >= 0`` returning the factor the optimizer's
+    base ``lr`` is multiplied by; ``Constant`` is the default and the baseline of the others.
+
+    Examples
+    --------
+    >>> schedule = Constant()
+    >>> schedule(0), schedule(10_000)
+    (1.0, 1.0)
+    """
 
     def __call__(self, t: int) -> float:
         _check_step(t)

@@ -45,7 +45,7 @@ import numpy as np
 
 from npml._checks import check_array, check_choice, check_is_fitted, check_scalar
 from npml._estimator import Estimator
-from npml.exceptions import ConvergenceWarning
+from npml.exceptions import ConvergenceWarning, sklearn_flavoured
 from npml.preference._bt_graph import check_mle_exists
 
 
@@ -244,7 +244,7 @@ class BradleyTerry(Estimator):
                 f"BradleyTerry(method={self.method!r}) stopped after max_iter={max_iter} "
                 f"iterations with a last change of {change:.3g} > tol={tol:g}; raise max_iter "
                 "or alpha",
-                ConvergenceWarning,
+                sklearn_flavoured(ConvergenceWarning),
                 stacklevel=2,
             )
         self.scores_ = beta - beta.mean()

@@ -73,7 +73,33 @@ def log_ratio_margin(
     ref_chosen_logps: np.ndarray,
     ref_rejected_logps: np.ndarray,
 ) -> np.ndarray:
-    """:math:`h`, the difference of log-ratios (module docstring), shape (B,)."""
+    """The DPO margin ``h``: how much more than the reference the policy prefers ``y_w``.
+
+    ``h = (log pi(y_w) - log pi_ref(y_w)) - (log pi(y_l) - log pi_ref(y_l))``, the difference of
+    the two log-ratios that DPO, IPO and SLiC losses are functions of (see
+    :mod:`npml.preference.losses`).
+
+    Parameters
+    ----------
+    policy_chosen_logps, policy_rejected_logps : ndarray, shape (B,)
+        Sequence log-probabilities under the policy (:func:`sequence_logps`).
+    ref_chosen_logps, ref_rejected_logps : ndarray, shape (B,)
+        The same under the frozen reference model.
+
+    Returns
+    -------
+    h : ndarray, shape (B,)
+
+    Raises
+    ------
+    ValueError
+        When the shapes differ or ``h`` overflows float64.
+
+    Examples
+    --------
+    >>> log_ratio_margin(np.array([-1.0]), np.array([-3.0]), np.array([-2.0]), np.array([-2.0]))
+    array([2.])
+    """
     pc, pr, rc, rr = _check_logps(
         policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps
     )

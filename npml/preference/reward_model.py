@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from npml._checks import as_rng, check_array, check_dout, check_scalar, trusted_inputs
+from npml._progress import Progress, check_progress
 from npml.nn import Linear, Module, ReLU
 
 
@@ -34,12 +35,30 @@ class BTLossCache(NamedTuple):
 def bradley_terry_loss_forward(
     r_chosen: np.ndarray, r_rejected: np.ndarray
 ) -> tuple[float, BTLossCache]:
-    """Mean :math:`-\\log \\sigma(r_w - r_l)` over the batch (module docstring).
+    """Bradley-Terry loss of a reward model: mean :math:`-\\log \\sigma(r_w - r_l)` over the batch.
+
+    The negative log-likelihood of the observed preferences when ``P(w beats l) =
+    sigma(r_w - r_l)`` (derivation in :mod:`npml.preference.reward_model`); computed as
+    ``logaddexp(0, -(r_w - r_l))`` so that large margins do not overflow.
 
     Parameters
     ----------
     r_chosen, r_rejected : ndarray, shape (B,)
         Rewards of the preferred and the rejected responses.
+
+    Returns
+    -------
+    loss : float
+    cache : BTLossCache
+        The margins ``r_w - r_l``, shape (B,), for :func:`bradley_terry_loss_backward`.
+
+    Examples
+    --------
+    >>> loss, cache = bradley_terry_loss_forward(np.array([1.0, 0.0]), np.array([1.0, 0.0]))
+    >>> round(loss, 6) == round(float(np.log(2)), 6)         # no margin: P = 1/2
+    True
+    >>> bradley_terry_loss_backward(1.0, cache)
+    (array([-0.25, -0.25]), array([0.25, 0.25]))
     """
     r_w = check_array(r_chosen, "r_chosen", ndim=1, min_size=1)
     r_l = check_array(r_rejected, "r_rejected", ndim=1)
@@ -50,7 +69,25 @@ def bradley_terry_loss_forward(
 
 
 def bradley_terry_loss_backward(dloss: float, cache: BTLossCache) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients ``(d_r_chosen, d_r_rejected)``, each shape (B,)."""
+    """Gradients of :func:`bradley_terry_loss_forward` with respect to both rewards.
+
+    ``d loss / d r_w = -sigma(-(r_w - r_l)) / B`` and the opposite for ``r_l``.
+
+    Parameters
+    ----------
+    dloss : float
+        Gradient of the final objective with respect to the loss (1.0 for the loss itself).
+    cache : BTLossCache
+        From :func:`bradley_terry_loss_forward`.
+
+    Returns
+    -------
+    d_r_chosen, d_r_rejected : ndarray, shape (B,)
+
+    Examples
+    --------
+    See :func:`bradley_terry_loss_forward`.
+    """
     if not isinstance(cache, BTLossCache):
         raise TypeError(
             f"cache is a {type(cache).__name__}; expected the BTLossCache that "
@@ -65,6 +102,11 @@ def bradley_terry_loss_backward(dloss: float, cache: BTLossCache) -> tuple[np.nd
 class RewardModel(Module):
     """Scalar reward :math:`r(x)`: linear, or an MLP with ReLU hidden layers.
 
+    ``forward(x)`` maps features ``(N, d_in)`` to rewards ``(N,)``; ``loss_and_backward(x_w,
+    x_l)`` runs the Bradley-Terry loss on preferred and rejected features and accumulates
+    the gradients; ``predict_preference(x_a, x_b)`` gives ``P(a beats b)``. Train it with
+    :func:`train_reward_model` (the model is in :mod:`npml.preference.reward_model`).
+
     Parameters
     ----------
     d_in : int
@@ -76,6 +118,20 @@ class RewardModel(Module):
     dtype : numpy float dtype, default float32
         Dtype of the parameters; ``forward`` casts its input to it (float64 features give
         float32 rewards from a float32 model), ``backward`` casts ``dr``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> w_true = np.array([1.0, -1.0, 0.5])
+    >>> x_a, x_b = rng.standard_normal((2, 200, 3))
+    >>> better = (x_a @ w_true > x_b @ w_true)[:, None]
+    >>> x_w, x_l = np.where(better, x_a, x_b), np.where(better, x_b, x_a)
+    >>> model = RewardModel(3, rng=0, dtype=np.float64)
+    >>> losses = train_reward_model(model, x_w, x_l, epochs=20, lr=0.05, rng=0, progress=False)
+    >>> losses[-1] < losses[0]
+    True
+    >>> bool(np.mean(model.predict_preference(x_w, x_l) > 0.5) > 0.9)
+    True
     """
 
     def __init__(
@@ -164,6 +220,7 @@ def train_reward_model(
     batch_size: int = 64,
     weight_decay: float = 0.0,
     rng: None | int | np.random.Generator = None,
+    progress: bool | None = None,
 ) -> list[float]:
     """Minimise the Bradley-Terry loss with AdamW on shuffled mini-batches.
 
@@ -176,6 +233,10 @@ def train_reward_model(
         The usual; ``weight_decay`` is AdamW's decoupled decay.
     rng : None, int or numpy.random.Generator
         Shuffling randomness.
+    progress : bool or None, default None
+        Show step (optimizer steps over all epochs), batch loss, steps/s and time left: by
+        default only on a terminal or in a notebook; ``True`` always, ``False`` never (as
+        :func:`npml.models.fit`).
 
     Returns
     -------
@@ -193,16 +254,20 @@ def train_reward_model(
     check_scalar(epochs, "epochs", kind=(int, np.integer), low=1)
     check_scalar(batch_size, "batch_size", kind=(int, np.integer), low=1)
     rng = as_rng(rng)
+    check_progress(progress)
     opt = AdamW(model.named_parameters(), lr=lr, weight_decay=weight_decay)
     n = x_w.shape[0]
     history = []
-    for _ in range(epochs):
-        order = rng.permutation(n)
-        total = 0.0
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            opt.zero_grad()
-            total += model.loss_and_backward(x_w[idx], x_l[idx]) * idx.size
-            opt.step()
-        history.append(total / n)
+    with Progress(epochs * -(-n // batch_size), progress) as bar:  # steps of all epochs
+        for _ in range(epochs):
+            order = rng.permutation(n)
+            total = 0.0
+            for start in range(0, n, batch_size):
+                idx = order[start : start + batch_size]
+                opt.zero_grad()
+                loss = model.loss_and_backward(x_w[idx], x_l[idx])
+                total += loss * idx.size
+                opt.step()
+                bar.update(loss=loss)
+            history.append(total / n)
     return history

@@ -60,12 +60,17 @@ def _check(logits: np.ndarray, tokens: np.ndarray, mask: np.ndarray | None, name
 def sequence_logps_forward(
     logits: np.ndarray, tokens: np.ndarray, mask: np.ndarray | None = None, average: bool = False
 ) -> tuple[np.ndarray, SequenceLogpsCache]:
-    """Masked sum of token log-probabilities per sequence (module docstring).
+    """Log-probability of each sequence under ``logits``: a masked sum over its tokens.
+
+    ``logps[b] = sum_t mask[b, t] log softmax(logits[b, t])[tokens[b, t]]``, the quantity DPO
+    and IPO compare between policy and reference (steps and gradient in
+    :mod:`npml.preference.sequence`; the backward is :func:`sequence_logps_backward`).
 
     Parameters
     ----------
     logits : ndarray, shape (B, T, V)
-        ``logits[b, t]`` scores ``tokens[b, t]`` (the caller shifts; module docstring).
+        ``logits[b, t]`` scores ``tokens[b, t]`` (the caller shifts: for a causal LM,
+        ``logits[:, :-1]`` score ``ids[:, 1:]``).
     tokens : ndarray of int, shape (B, T)
         Token ids; positions with mask 0 may hold anything (e.g. a padding id of -100).
     mask : ndarray of 0/1 or bool, shape (B, T), optional
@@ -77,6 +82,16 @@ def sequence_logps_forward(
     -------
     logps : ndarray, shape (B,)
     cache : SequenceLogpsCache
+
+    Examples
+    --------
+    >>> logits = np.zeros((1, 3, 4))                    # (B=1, T=3, V=4): uniform
+    >>> tokens = np.array([[1, 2, 3]])
+    >>> logps, cache = sequence_logps_forward(logits, tokens, mask=np.array([[1, 1, 0]]))
+    >>> bool(np.isclose(logps[0], 2 * np.log(0.25)))   # two positions count
+    True
+    >>> sequence_logps_backward(np.ones(1), cache)[0, 0]
+    array([-0.25,  0.75, -0.25, -0.25])
     """
     average = check_bool(average, "average")
     logits, tokens, mask = _check(logits, tokens, mask)
@@ -95,7 +110,25 @@ def sequence_logps_forward(
 
 
 def sequence_logps_backward(dlogps: np.ndarray, cache: SequenceLogpsCache) -> np.ndarray:
-    """Gradient with respect to the logits, shape (B, T, V), from ``dlogps`` of shape (B,)."""
+    """Gradient of :func:`sequence_logps_forward` with respect to the logits.
+
+    ``dlogits[b, t] = dlogps[b] * mask[b, t] * (onehot(tokens[b, t]) - softmax(logits[b, t]))``.
+
+    Parameters
+    ----------
+    dlogps : ndarray, shape (B,)
+        Gradient of the loss with respect to each sequence's log-probability.
+    cache : SequenceLogpsCache
+        From :func:`sequence_logps_forward`.
+
+    Returns
+    -------
+    dlogits : ndarray, shape (B, T, V)
+
+    Examples
+    --------
+    See :func:`sequence_logps_forward`.
+    """
     if not isinstance(cache, SequenceLogpsCache):
         raise TypeError(
             f"cache is a {type(cache).__name__}; expected the SequenceLogpsCache that "
@@ -121,5 +154,18 @@ def sequence_logps_backward(dlogps: np.ndarray, cache: SequenceLogpsCache) -> np
 def sequence_logps(
     logits: np.ndarray, tokens: np.ndarray, mask: np.ndarray | None = None, average: bool = False
 ) -> np.ndarray:
-    """Just the log-probabilities of :func:`sequence_logps_forward`, shape (B,)."""
+    """The per-sequence log-probabilities of :func:`sequence_logps_forward`, without the cache.
+
+    For evaluation and for a frozen reference model, where no backward pass follows. The
+    arguments are those of :func:`sequence_logps_forward`.
+
+    Returns
+    -------
+    ndarray, shape (B,)
+
+    Examples
+    --------
+    >>> sequence_logps(np.zeros((2, 2, 2)), np.array([[0, 1], [1, 1]])).round(4)
+    array([-1.3863, -1.3863])
+    """
     return sequence_logps_forward(logits, tokens, mask, average)[0]

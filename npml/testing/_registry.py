@@ -194,7 +194,40 @@ _REGISTRY: dict[str, LayerInfo] = {}
 
 
 def register(info: LayerInfo) -> LayerInfo:
-    """Add ``info`` to the registry and return it; a second entry of the same name raises."""
+    """Add ``info`` to the registry and return it; a second entry of the same name raises.
+
+    The generic checks (:mod:`npml.testing.checks`) then run on it wherever a test
+    parametrizes over :func:`registered`. The module docstring of
+    :mod:`npml.testing._registry` shows a whole entry for a layer of your own.
+
+    Parameters
+    ----------
+    info : LayerInfo
+
+    Returns
+    -------
+    LayerInfo
+        ``info`` itself, so ``register`` can be used as an expression.
+
+    Raises
+    ------
+    TypeError
+        If ``info`` is not a :class:`LayerInfo`.
+    ValueError
+        If an entry of the same name is already registered.
+
+    Examples
+    --------
+    >>> from npml.testing import LayerInfo, Sample, registered
+    >>> def samples(rng, dtype):
+    ...     yield Sample({"x": rng.standard_normal(3).astype(dtype)}, desc="x(3,)")
+    >>> info = register(LayerInfo(
+    ...     "doc_example_double", forward=lambda x: (2 * x, None),
+    ...     backward=lambda dout, cache: 2 * dout, grad_names=("x",), samples=samples))
+    >>> info in registered()
+    True
+    >>> _ = _REGISTRY.pop("doc_example_double")   # leave the registry as it was
+    """
     if not isinstance(info, LayerInfo):
         raise TypeError(f"info of type {type(info).__name__}; expected a LayerInfo")
     if info.name in _REGISTRY:
@@ -204,5 +237,20 @@ def register(info: LayerInfo) -> LayerInfo:
 
 
 def registered() -> tuple[LayerInfo, ...]:
-    """Every registered :class:`LayerInfo`, in registration order."""
+    """Every registered :class:`LayerInfo`, in registration order.
+
+    npml's own layers are registered by importing :mod:`npml.testing.npml_layers`.
+
+    Returns
+    -------
+    tuple of LayerInfo
+        Use it as ``pytest.mark.parametrize("info", registered())``.
+
+    Examples
+    --------
+    >>> import npml.testing.npml_layers
+    >>> names = [info.name for info in registered()]
+    >>> "linear" in names and len(names) > 10
+    True
+    """
     return tuple(_REGISTRY.values())

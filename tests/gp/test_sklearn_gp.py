@@ -51,14 +51,16 @@ def test_same_predictions_and_lml_as_sklearn(rng, name, normalize_y):
     ours_k, theirs_k = PAIRS[name]
     X, y, X2 = _data(rng)
     y = 3.0 + 2.0 * y
-    ours = GaussianProcessRegressor(ours_k, noise=0.05, normalize_y=normalize_y).fit(X, y)
+    ours = GaussianProcessRegressor(
+        ours_k, noise=0.05, normalize_y=normalize_y, optimize=False
+    ).fit(X, y)
     theirs = SkGP(theirs_k, alpha=0.05, optimizer=None, normalize_y=normalize_y).fit(X, y)
     _assert_same(ours, theirs, X2)
 
 
 def test_periodic_on_one_feature(rng):
     X, y, X2 = _data(rng, D=1)
-    ours = GaussianProcessRegressor(Periodic(1.1, 2.5, 0.8), noise=0.03).fit(X, y)
+    ours = GaussianProcessRegressor(Periodic(1.1, 2.5, 0.8), noise=0.03, optimize=False).fit(X, y)
     theirs = SkGP(
         sk.ConstantKernel(0.8) * sk.ExpSineSquared(1.1, 2.5), alpha=0.03, optimizer=None
     ).fit(X, y)
@@ -67,14 +69,16 @@ def test_periodic_on_one_feature(rng):
 
 def test_noise_free_with_sklearn_alpha_equal_to_our_jitter(rng):
     X, y, X2 = _data(rng)
-    ours = GaussianProcessRegressor(RBF(0.9, 1.5)).fit(X, y)
+    ours = GaussianProcessRegressor(RBF(0.9, 1.5), optimize=False).fit(X, y)
     theirs = SkGP(sk.ConstantKernel(1.5) * sk.RBF(0.9), alpha=ours.jitter_, optimizer=None)
     _assert_same(ours, theirs.fit(X, y), X2)
 
 
 def test_lml_gradient_equals_sklearn(rng):
     X, y, _ = _data(rng)
-    ours = GaussianProcessRegressor(RBF(np.array([0.8, 1.6]), 1.3), noise=0.05).fit(X, y)
+    ours = GaussianProcessRegressor(RBF(np.array([0.8, 1.6]), 1.3), noise=0.05, optimize=False).fit(
+        X, y
+    )
     theirs = SkGP(
         sk.ConstantKernel(1.3) * sk.RBF([0.8, 1.6]) + sk.WhiteKernel(0.05),
         alpha=0.0,

@@ -72,5 +72,6 @@ def test_bad_input_raises(rng):
     with pytest.raises(TypeError, match="not an npml.kernels.Kernel"):
         KernelRidge("rbf").fit(X, y)
     model = KernelRidge(RBF()).fit(X, y)
-    with pytest.raises(ValueError, match="expected last dimension 3"):
+    # scikit-learn's wording (its check_n_features_in_after_fitting looks for it)
+    with pytest.raises(ValueError, match="^X has 4 features, but KernelRidge is expecting 3 f"):
         model.predict(np.ones((2, 4)))

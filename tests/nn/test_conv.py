@@ -165,3 +165,76 @@ def test_repr_shows_the_configuration():
     assert "kernel_size=(3, 3)" in repr(Conv2d(2, 3, 3)) and "groups=1" in repr(Conv2d(2, 3, 3))
     assert "causal=True" in repr(Conv1d(2, 3, 3, causal=True))
     assert "output_padding=(1, 1)" in repr(ConvTranspose2d(2, 3, 3, 2, output_padding=1))
+
+
+# ---- the fast path ---------------------------------------------------------------------------
+def _twin_samples(name, dtype=np.float64):
+    import npml.testing.npml_layers  # noqa: F401  (registers the entries)
+    from npml.testing import registered
+
+    (info,) = [i for i in registered() if i.name == name]
+    return list(info.twin_samples(np.random.default_rng(0), np.dtype(dtype)))
+
+
+def test_twin_samples_take_the_kernel_path_and_small_ones_do_not():
+    from npml.nn import _conv_kernels, conv
+
+    for s in _twin_samples("conv2d"):
+        kw = s.kwargs
+        cache = conv.conv2d_args(*(kw[k] for k in ("x", "W", "b", "stride", "padding",
+                                                   "dilation", "groups")))[3]  # fmt: skip
+        assert _conv_kernels.use_kernel(cache), s.desc
+    for s in _twin_samples("conv1d"):
+        _, cache = conv1d_forward(**s.kwargs)
+        assert _conv_kernels.use_kernel(cache.conv), s.desc
+    small = conv.conv2d_args(np.ones((1, 3, 5, 5)), np.ones((2, 3, 3, 3)), None, 1, 1, 1, 1)[3]
+    assert not _conv_kernels.use_kernel(small)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_path_equals_reference_for_conv1d_module(dtype):
+    """A causal dilated Conv1d at a kernel-path size: forward and all gradients."""
+    from npml.nn import _conv_kernels
+
+    m = Conv1d(32, 32, 3, dilation=4, causal=True, rng=0, dtype=dtype)
+    x = RNG.standard_normal((6, 32, 300)).astype(dtype)
+    y = m(x)
+    assert _conv_kernels.use_kernel(m._cache.conv)
+    dy = RNG.standard_normal(y.shape).astype(dtype)
+    dx = m.backward(dy)
+    ref = Conv1d(32, 32, 3, dilation=4, causal=True, rng=0, dtype=dtype)
+    old = _conv_kernels.MIN_WORK
+    try:
+        _conv_kernels.MIN_WORK = 2**62  # everything through the reference
+        y0 = ref(x)
+        dx0 = ref.backward(dy)
+    finally:
+        _conv_kernels.MIN_WORK = old
+    tol = 1e-6 if dtype == np.float32 else 1e-13  # relative to the largest entry: rounding
+    for a, b in ((y, y0), (dx, dx0), (m.W.grad, ref.W.grad), (m.b.grad, ref.b.grad)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=tol * np.abs(b).max())
+
+
+def test_kernels_without_jit_give_the_same_numbers():
+    """NUMBA_DISABLE_JIT=1 (for stepping through the kernels) runs the same loops as Python."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np; from npml.nn import conv, _conv_kernels as k\n"
+        "r = np.random.default_rng(0); x = r.standard_normal((2, 6, 7, 5))\n"
+        "W = r.standard_normal((4, 3, 3, 2)); b = r.standard_normal(4)\n"
+        "x, W, b, c = conv.conv2d_args(x, W, b, (2, 1), 1, (1, 2), 2)\n"
+        "y = k.conv2d_forward_fast(x, W, b, c); dy = r.standard_normal(y.shape)\n"
+        "g = k.conv2d_backward_fast(dy, c)\n"
+        "y0 = conv._conv2d_forward_reference(x, W, b, c)\n"
+        "g0 = conv._conv2d_backward_reference(dy, c)\n"
+        "assert np.allclose(y, y0, atol=1e-12)\n"
+        "assert all(np.allclose(p, q, atol=1e-12) for p, q in zip(g, g0))\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]

@@ -134,7 +134,7 @@ def test_parameter_and_modes(rng):
     assert not any(m.training for m in tree.modules())
     tree.train()
     assert all(m.training for m in tree.modules())
-    assert "n_params=" in repr(tree)
+    assert repr(tree).startswith("Tree(\n  (embed): Leaf(shape=(5, 2))\n  (blocks): ModuleList(")
 
 
 # -- hardening: all-or-nothing loads ------------------------------------------------------------

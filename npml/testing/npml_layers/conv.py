@@ -23,6 +23,10 @@ from npml.nn import (
 from npml.testing._registry import ErrorInput, LayerInfo, Sample, register
 from npml.testing.npml_layers._util import backward_before_forward, randn, torch_oracle
 
+# The kernel adds dW image by image (per-worker partial sums), the reference in one product:
+# in float32 a dW entry (a sum of ~1000 products, magnitude ~40) then differs by ~5e-5.
+TWIN_TOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
+
 # ---- conv2d ---------------------------------------------------------------------------------
 CONV2D_CASES = [  # (B, C_in, H, W), C_out, (K_h, K_w), stride, padding, dilation, groups, bias
     ((1, 3, 5, 5), 2, (3, 3), 1, 1, 1, 1, True),  # batch 1, "same" padding
@@ -86,6 +90,41 @@ def conv2d_errors(rng, dtype):
     yield ErrorInput("b", lambda: conv2d_forward(x, W, np.ones(2, dtype)))
 
 
+def conv2d_twin_samples(rng, dtype):
+    """Large enough for the kernel path (``_conv_kernels.MIN_WORK`` multiply-adds)."""
+    cases = [  # (B, C_in, H, W), C_out, (K_h, K_w), stride, padding, dilation, groups, bias
+        ((3, 32, 16, 15), 32, (3, 3), 1, 1, 1, 1, True),  # odd batch: workers get unequal runs
+        ((8, 32, 17, 16), 64, (3, 3), (2, 1), (2, 1), (1, 2), 2, False),
+        ((8, 64, 32, 32), 64, (3, 3), 1, 1, 1, 64, True),  # depthwise
+        ((8, 64, 16, 16), 64, (1, 1), 1, 0, 1, 1, True),  # K = 1
+    ]
+    for case in cases:
+        x_shape, C_out, (kh, kw), s, p, d, g, bias = case
+        kwargs = {
+            "x": randn(rng, x_shape, dtype),
+            "W": randn(rng, (C_out, x_shape[1] // g, kh, kw), dtype, 0.1),
+            "b": randn(rng, (C_out,), dtype) if bias else None,
+            "stride": s,
+            "padding": p,
+            "dilation": d,
+            "groups": g,
+        }
+        yield Sample(kwargs, _desc2(case))
+
+
+def conv2d_twin(sample, dout):
+    """The plain-NumPy reference of ``conv.py`` (the public function ran the kernel)."""
+    from npml.nn import conv
+
+    kw = sample.kwargs
+    x, W, b, cache = conv.conv2d_args(
+        kw["x"], kw["W"], kw["b"], kw["stride"], kw["padding"], kw["dilation"], kw["groups"]
+    )
+    y = conv._conv2d_forward_reference(x, W, b, cache)
+    dx, dW, db = conv._conv2d_backward_reference(dout, cache)
+    return y, {"x": dx, "W": dW} | ({} if db is None else {"b": db})
+
+
 register(
     LayerInfo(
         "conv2d",
@@ -95,6 +134,9 @@ register(
         conv2d_samples,
         oracle=conv2d_oracle,
         error_inputs=conv2d_errors,
+        twin=conv2d_twin,
+        twin_samples=conv2d_twin_samples,
+        twin_tol=TWIN_TOL,
         checked_inputs=("x",),
         covers=("conv2d_forward", "conv2d_backward"),
     )
@@ -185,6 +227,38 @@ def conv1d_errors(rng, dtype):
     yield ErrorInput("padding", lambda: conv1d_forward(x, W, padding=1, causal=True))
 
 
+def conv1d_twin_samples(rng, dtype):
+    """The benchmark's causal dilated case, smaller: the kernel path of conv2d."""
+    for causal, d, s in [(True, 2, 1), (False, 1, 2)]:
+        kwargs = {
+            "x": randn(rng, (9, 48, 203), dtype),
+            "W": randn(rng, (48, 48, 3), dtype, 0.1),
+            "b": randn(rng, (48,), dtype),
+            "stride": s,
+            "padding": 0 if causal else (2, 1),
+            "dilation": d,
+            "causal": causal,
+        }
+        yield Sample(kwargs, f"(9, 48, 203) K=3 d={d} s={s}" + (" causal" if causal else ""))
+
+
+def conv1d_twin(sample, dout):
+    """conv1d as its docstring defines it: pad the time axis, then the conv2d reference."""
+    from npml.nn import conv
+
+    kw = sample.kwargs
+    x, W, K = kw["x"], kw["W"], kw["W"].shape[2]
+    pads = (kw["dilation"] * (K - 1), 0) if kw["causal"] else kw["padding"]
+    xp = np.pad(x, ((0, 0), (0, 0), pads))[:, :, None, :]  # (B, C_in, 1, T_pad)
+    xp, W4, b, cache = conv.conv2d_args(
+        xp, W[:, :, None, :], kw["b"], (1, kw["stride"]), 0, (1, kw["dilation"]), 1
+    )
+    y = conv._conv2d_forward_reference(xp, W4, b, cache)[:, :, 0]
+    dxp, dW, db = conv._conv2d_backward_reference(dout[:, :, None, :], cache)
+    dx = dxp[:, :, 0, pads[0] : pads[0] + x.shape[2]]
+    return y, {"x": dx, "W": dW[:, :, 0], "b": db}
+
+
 register(
     LayerInfo(
         "conv1d",
@@ -194,6 +268,9 @@ register(
         conv1d_samples,
         oracle=conv1d_oracle,
         error_inputs=conv1d_errors,
+        twin=conv1d_twin,
+        twin_samples=conv1d_twin_samples,
+        twin_tol=TWIN_TOL,
         checked_inputs=("x",),
         flags=("causal",),
         covers=("conv1d_forward", "conv1d_backward"),
