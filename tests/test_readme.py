@@ -44,18 +44,9 @@ def test_section_blocks_stops_at_the_next_heading():
 @pytest.mark.parametrize("index", range(len(BLOCKS)), ids=["causal_lm", "gp_and_pipeline"])
 def test_readme_block_runs(index, tmp_path, monkeypatch, capsys):
     code = compile(BLOCKS[index], f"README.md block {index}", "exec")
-    monkeypatch.chdir(tmp_path)
     if "sklearn" in BLOCKS[index]:
         pytest.importorskip("sklearn", reason="scikit-learn is in the test extra")
-        from npml.linear import ElasticNet
-
-        if not hasattr(ElasticNet(), "__sklearn_tags__"):
-            # scikit-learn >= 1.6 asks a pipeline's last step for its tags before predicting;
-            # ElasticNet gains them with the scikit-learn part of issue 16 (another branch).
-            # Until then everything before pipe.predict must still run.
-            with pytest.raises(AttributeError, match="__sklearn_tags__"):
-                exec(code, {"__name__": "__readme__"})
-            pytest.xfail("ElasticNet does not implement scikit-learn's tags protocol yet")
+    monkeypatch.chdir(tmp_path)
     exec(code, {"__name__": "__readme__"})
     out = capsys.readouterr().out
     assert out.strip()  # every block shows its result
