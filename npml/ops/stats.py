@@ -150,9 +150,6 @@ def variance(
     >>> x = 1e9 + np.array([4.0, 7.0, 13.0, 16.0])
     >>> variance(x)  # the shortcut mean(x**2) - mean(x)**2 gives -128.0 here
     22.5
-
-    Examples
-    --------
     >>> variance(np.array([1.0, 2.0, 3.0, 4.0]))
     1.25
     >>> variance(np.array([1e9 + 1.0, 1e9 + 2.0, 1e9 + 3.0]), ddof=1)
