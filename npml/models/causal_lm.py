@@ -134,7 +134,7 @@ class CausalLM(Module):
     init_std : float, default 0.02
         Standard deviation of the token (and learned position) tables, as in GPT-2.
     heads : dict of str to int, optional
-        Extra output heads on the final states (module docstring), e.g.
+        Extra output heads on the final hidden states, e.g.
         ``{"value": 1, "reward": 1, "done": 2}``: each name gets a :class:`Linear`
         ``(d_model, width)`` with bias, initialised after every other parameter (so a seed
         gives the same base model with or without heads).

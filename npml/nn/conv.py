@@ -325,11 +325,13 @@ class Conv2d(Module):
             self.b = None
         self._cache: Conv2dCache | None = None
 
-    def __repr__(self) -> str:
-        return (
-            f"Conv2d({self.C_in}, {self.C_out}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
-            f"groups={self.groups}, bias={self.b is not None})"
+    def extra_repr(self) -> str:
+        """The constructor's arguments, sizes shown as the tuples they resolved to (as torch)."""
+        return self._config_repr(
+            kernel_size=self.kernel_size,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
         )
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -234,12 +234,14 @@ class ConvTranspose2d(Module):
             self.b = None
         self._cache: ConvTranspose2dCache | None = None
 
-    def __repr__(self) -> str:
-        return (
-            f"ConvTranspose2d({self.C_in}, {self.C_out}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding}, "
-            f"output_padding={self.output_padding}, groups={self.groups}, "
-            f"dilation={self.dilation}, bias={self.b is not None})"
+    def extra_repr(self) -> str:
+        """The constructor's arguments, sizes shown as the tuples they resolved to (as torch)."""
+        return self._config_repr(
+            kernel_size=self.kernel_size,
+            stride=self.stride,
+            padding=self.padding,
+            output_padding=self.output_padding,
+            dilation=self.dilation,
         )
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -196,7 +196,3 @@ class GroupNorm(Module):
             self.gamma.accumulate(dgamma)
             self.beta.accumulate(dbeta)
         return dx
-
-    def __repr__(self) -> str:
-        extra = "" if self.affine else ", affine=False"
-        return f"GroupNorm({self.num_groups}, {self.num_channels}, eps={self.eps}{extra})"

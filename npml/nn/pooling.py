@@ -193,9 +193,6 @@ class _Pool2d(Module):
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         return self._backward(dout, self._cache)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(kernel_size={self.kernel_size!r})"
-
 
 class AvgPool2d(_Pool2d):
     """Average pooling over non-overlapping windows (:func:`avg_pool2d_forward`)."""

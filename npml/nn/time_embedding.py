@@ -136,9 +136,3 @@ class TimeEmbedding(Module):
         if not self._ran:
             raise RuntimeError("TimeEmbedding.backward called before forward")
         self.lin1.backward(self.act.backward(self.lin2.backward(dout)))
-
-    def __repr__(self) -> str:
-        return (
-            f"TimeEmbedding(dim={self.dim}, d_hidden={self.lin1.d_out}, "
-            f"d_out={self.lin2.d_out}, lin1={self.lin1!r}, act={self.act!r}, lin2={self.lin2!r})"
-        )

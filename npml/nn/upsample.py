@@ -249,8 +249,3 @@ class Upsample(Module):
         if self._cache is None:
             raise RuntimeError("Upsample.backward called before forward")
         return upsample_backward(dout, self._cache)
-
-    def __repr__(self) -> str:
-        what = f"scale_factor={self.scale_factor!r}" if self.size is None else f"size={self.size!r}"
-        corners = ", align_corners=True" if self.align_corners else ""
-        return f"Upsample({what}, mode={self.mode!r}{corners})"

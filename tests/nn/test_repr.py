@@ -35,7 +35,7 @@ def test_causal_lm_repr_is_the_config_and_the_tree_of_children():
         "CausalLM(\n"
         "  vocab_size=11, d_model=8, n_heads=2, n_layers=1, max_len=6, positional='rope', "
         "tie_embeddings=True, d_ff=32, dropout=0.0, dtype=float32, rope_base=10000.0, "
-        "activation='gelu', init_std=0.02\n"
+        "activation='gelu', init_std=0.02, heads=None\n"
         "  (tok_emb): Embedding(n=11, d=8, dtype=float32, std=0.02)\n"
         "  (drop): Dropout(p=0.0)\n"
         "  (blocks): ModuleList(\n"

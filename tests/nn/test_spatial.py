@@ -91,7 +91,9 @@ def test_group_norm_module_parameters_and_dtype():
     assert GroupNorm(3, 6, affine=False).n_params() == 0
     y = gn(np.ones((1, 6, 4)))  # float64 input, float32 module
     assert y.dtype == np.float32
-    assert repr(GroupNorm(3, 6, affine=False)) == "GroupNorm(3, 6, eps=1e-05, affine=False)"
+    assert repr(GroupNorm(3, 6, affine=False)) == (
+        "GroupNorm(num_groups=3, num_channels=6, eps=1e-05, affine=False, dtype=float32)"
+    )
 
 
 # ---- pooling ------------------------------------------------------------------------------
@@ -128,7 +130,7 @@ def test_avg_pool_is_the_window_mean(rng):
 
 
 def test_pool_modules_repr_and_no_parameters():
-    assert repr(MaxPool2d(2)) == "MaxPool2d(kernel_size=2)"
+    assert repr(MaxPool2d(2)) == "MaxPool2d(kernel_size=2, stride=None)"
     assert AvgPool2d((2, 3), stride=(2, 3)).n_params() == 0
 
 
@@ -186,9 +188,13 @@ def test_upsample_backward_is_the_adjoint(rng):
 
 
 def test_upsample_module_repr():
-    assert repr(Upsample(2)) == "Upsample(scale_factor=2, mode='nearest')"
+    assert repr(Upsample(2)) == (
+        "Upsample(scale_factor=2, size=None, mode='nearest', align_corners=False)"
+    )
     m = Upsample(size=(4, 4), mode="bilinear", align_corners=True)
-    assert repr(m) == "Upsample(size=(4, 4), mode='bilinear', align_corners=True)"
+    assert repr(m) == (
+        "Upsample(scale_factor=None, size=(4, 4), mode='bilinear', align_corners=True)"
+    )
 
 
 # ---- timestep embedding -------------------------------------------------------------------
@@ -236,4 +242,4 @@ def test_time_embedding_module_shapes_parameters_and_backward(rng):
     assert {n for n, p in m.named_parameters() if p.grad is not None} == {
         "lin1.W", "lin1.b", "lin2.W", "lin2.b",
     }  # fmt: skip
-    assert repr(m).startswith("TimeEmbedding(dim=16, d_hidden=32, d_out=24")
+    assert repr(m).startswith("TimeEmbedding(\n  dim=16, d_hidden=32, d_out=24")
