@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import IO, Any
 
+import numpy as np
+
 _MIN_INTERVAL = 0.1  # seconds between two redraws of the plain line
 
 
@@ -67,9 +69,11 @@ def _load_tqdm(notebook: bool) -> Any:
 
 def check_progress(progress: Any) -> bool | None:
     """Validate a loop's ``progress`` argument: None, True or False."""
-    if progress is not None and not isinstance(progress, bool):
+    if progress is None:
+        return None
+    if not isinstance(progress, (bool, np.bool_)):
         raise TypeError(f"progress={progress!r}; expected None (automatic), True or False")
-    return progress
+    return bool(progress)
 
 
 def format_duration(seconds: float) -> str:

@@ -20,10 +20,11 @@ import pytest
 from npml._estimator import Estimator
 from npml.bench import Report, Row
 from npml.linear import ElasticNet, enet_path
+from npml.models import CausalLM, fit, train_causal_lm
 from npml.nn import Linear, Module, Parameter, Upsample, timestep_embedding
 from npml.ops import einsum, einsum_path, l2_norm, logsumexp, std, variance
 from npml.optim import SGD, Adam, AdamW, decay_groups
-from npml.preference import sequence_logps, sequence_logps_forward
+from npml.preference import RewardModel, sequence_logps, sequence_logps_forward, train_reward_model
 from npml.rl import CliffWalking, expected_sarsa, q_learning, sarsa
 
 
@@ -122,11 +123,43 @@ def _report():
     return Report(plots=False, stream=io.StringIO())
 
 
+def _fit_args():
+    net = Linear(2, 1, rng=0)
+
+    def loss_and_backward(rng):
+        net.zero_grad()
+        y = net(np.ones((1, 2)))
+        net.backward(np.ones_like(y))
+        return float(y.sum())
+
+    return net, loss_and_backward, SGD(list(net.parameters()), lr=0.1), 1
+
+
+def _fit_one_step(progress):
+    return fit(*_fit_args(), progress=progress)  # fit is the entry point the row covers
+
+
+def _lm_args():
+    return CausalLM(5, d_model=8, n_heads=2, n_layers=1, max_len=4, rng=0), np.arange(40) % 5
+
+
+def _train_lm_one_step(progress):
+    return train_causal_lm(*_lm_args(), steps=1, batch_size=2, block_size=4, progress=progress)
+
+
+def _train_rm_one_step(progress):
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    return train_reward_model(RewardModel(3, rng=0), x, -x, epochs=1, rng=0, progress=progress)
+
+
 # (entry point, flag name, call with the flag set to v): None is allowed too
 OPTIONAL_FLAGS = [
     ("Parameter", "decay", lambda v: Parameter(np.ones(2), decay=v)),
     ("Report.row", "met", lambda v: _report().row("c", 1.0, target="a condition", met=v)),
     ("Row", "met", lambda v: Row("chapter", "case", 1.0, met=v)),
+    ("fit", "progress", lambda v: _fit_one_step(v)),
+    ("train_causal_lm", "progress", lambda v: _train_lm_one_step(v)),
+    ("train_reward_model", "progress", lambda v: _train_rm_one_step(v)),
 ]
 _OPTIONAL_IDS = [f"{w}-{f}" for w, f, _ in OPTIONAL_FLAGS]
 
