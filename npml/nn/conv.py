@@ -271,6 +271,22 @@ def kaiming_uniform(shape: tuple[int, ...], fan_in: int, rng: np.random.Generato
     return uniform_init(shape, fan_in, rng, dtype)
 
 
+def conv_parameters(
+    shape: tuple[int, ...],
+    C_out: int,
+    fan_in: int,
+    bias: bool,
+    rng: np.random.Generator,
+    dtype: Any,
+) -> tuple[Parameter, Parameter | None]:
+    """A convolution layer's ``W`` of ``shape`` and ``b`` of ``(C_out,)``, or ``None`` without a
+    bias, both initialised by :func:`kaiming_uniform`. ``b`` is drawn even when ``bias`` is
+    False, so a seed gives the same ``W`` either way (as torch)."""
+    W = Parameter(kaiming_uniform(shape, fan_in, rng, dtype), decay=True)
+    b = Parameter(kaiming_uniform((C_out,), fan_in, rng, dtype), decay=False)
+    return W, (b if bias else None)
+
+
 class Conv2d(Module):
     """2-d convolution layer over ``(B, C_in, H, W)`` images (:func:`conv2d_forward`).
 
@@ -319,10 +335,7 @@ class Conv2d(Module):
         rng = as_rng(rng)
         fan_in = C_in // self.groups * kh * kw
         shape = (C_out, C_in // self.groups, kh, kw)
-        self.W = Parameter(kaiming_uniform(shape, fan_in, rng, dtype), decay=True)
-        self.b = Parameter(kaiming_uniform((C_out,), fan_in, rng, dtype), decay=False)
-        if not bias:
-            self.b = None
+        self.W, self.b = conv_parameters(shape, C_out, fan_in, bias, rng, dtype)
         self._cache: Conv2dCache | None = None
 
     def extra_repr(self) -> str:

@@ -22,10 +22,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from npml._checks import as_rng, check_array, check_bool, check_dout, check_scalar
-from npml._module import Module, Parameter
+from npml._module import Module
 from npml.nn import _conv_args as args
 from npml.nn._dtype import cast_input
-from npml.nn.conv import Conv2dCache, conv2d_backward, conv2d_forward, kaiming_uniform
+from npml.nn.conv import Conv2dCache, conv2d_backward, conv2d_forward, conv_parameters
 
 
 class Conv1dCache(NamedTuple):
@@ -154,10 +154,9 @@ class Conv1d(Module):
         self.C_in, self.C_out, self.kernel_size = C_in, C_out, kernel_size
         rng = as_rng(rng)
         fan_in = C_in * kernel_size
-        self.W = Parameter(kaiming_uniform((C_out, C_in, kernel_size), fan_in, rng, dtype))
-        self.b = Parameter(kaiming_uniform((C_out,), fan_in, rng, dtype), decay=False)
-        if not bias:
-            self.b = None
+        self.W, self.b = conv_parameters(
+            (C_out, C_in, kernel_size), C_out, fan_in, bias, rng, dtype
+        )
         self._cache: Conv1dCache | None = None
 
     def extra_repr(self) -> str:

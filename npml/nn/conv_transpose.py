@@ -27,10 +27,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from npml._checks import as_rng, check_array, check_bool, check_dout, check_scalar
-from npml._module import Module, Parameter
+from npml._module import Module
 from npml.nn import _conv_args as args
 from npml.nn._dtype import cast_input
-from npml.nn.conv import col2im, im2col, kaiming_uniform
+from npml.nn.conv import col2im, conv_parameters, im2col
 
 
 class ConvTranspose2dCache(NamedTuple):
@@ -228,10 +228,7 @@ class ConvTranspose2d(Module):
         rng = as_rng(rng)
         fan_in = C_out // self.groups * kh * kw
         shape = (C_in, C_out // self.groups, kh, kw)
-        self.W = Parameter(kaiming_uniform(shape, fan_in, rng, dtype), decay=True)
-        self.b = Parameter(kaiming_uniform((C_out,), fan_in, rng, dtype), decay=False)
-        if not bias:
-            self.b = None
+        self.W, self.b = conv_parameters(shape, C_out, fan_in, bias, rng, dtype)
         self._cache: ConvTranspose2dCache | None = None
 
     def extra_repr(self) -> str:
